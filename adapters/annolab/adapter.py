@@ -1,0 +1,186 @@
+"""The AnnoLab adapter: glues ``wire`` to the provider's Upstream.
+
+AnnoLab has no cancel route, so this class does not implement ``SupportsCancel``
+(the gateway answers a cancel with 422 ``cancel_not_supported``). It has no results
+route either: once an inference is ``Finished``, ``results()`` exports the job's
+sources from its output layer (start the export, poll its status URL for a few
+seconds, download the zip) and reads the annotations from it. While the inference
+runs, ``results()`` returns an empty set without exporting anything.
+
+The export returns everything in the output layer for those sources, so annotations
+other runs or people put in the same layer come back too: point jobs at a layer the
+model owns (e.g. "Model Predictions", not "Gold Set").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from adapters.annolab import wire
+from adapters.base import (
+    Capabilities,
+    InputKind,
+    JobHandle,
+    JobRequest,
+    JobStatus,
+    ProviderConfig,
+    ResultSet,
+    StatusReport,
+    Submission,
+    parse_options,
+    require_input_kinds,
+)
+from adapters.errors import ProviderBadResponse, ProviderRejected, ProviderUnavailable
+from adapters.upstream import Upstream, UpstreamResponse, message_from_body
+from gateway.errors import FieldError, UnsupportedInput
+
+CAPABILITIES = Capabilities(
+    input_kinds=frozenset({InputKind.REF}),
+    output_types=frozenset({"annotations"}),
+    cancel=False,
+    explain=False,
+)
+
+#: Statuses an export route may answer that still mean the provider's usual errors.
+_MAPPED_STATUSES = frozenset({401, 403, 408, 429})
+
+
+class AnnoLabAdapter:
+    """AnnoLab model inferences over source files the provider already holds."""
+
+    capabilities: Capabilities = CAPABILITIES
+    #: How long ``results()`` waits for an export, and how often it asks.
+    export_timeout: float = 10.0
+    export_poll_first: float = 0.1
+    export_poll_max: float = 0.5
+
+    def __init__(self, config: ProviderConfig, upstream: Upstream) -> None:
+        self.name = config.name
+        self._config = config
+        self._upstream = upstream
+
+    def _options(self, request: JobRequest) -> wire.AnnoLabOptions:
+        return parse_options(wire.AnnoLabOptions, request.options, self._config.defaults)
+
+    def validate(self, request: JobRequest) -> None:
+        require_input_kinds(request, self.capabilities.input_kinds)
+        if request.explain:
+            msg = "AnnoLab models do not explain their predictions."
+            raise UnsupportedInput(msg, errors=[FieldError("/options/explain", msg)])
+        wire.check_model(request.model)
+        wire.source_ids(request.inputs)
+        self._options(request)
+
+    async def submit(self, request: JobRequest) -> Submission:
+        self.validate(request)
+        sources = wire.source_ids(request.inputs)
+        options = self._options(request)
+        body = wire.submit_body(request.model.model_id, sources, options)
+        resp = await self._upstream.request(
+            "POST", wire.SUBMIT_PATH, operation="submit", json_body=body
+        )
+        if resp.status == 404:
+            # On the submit route a 404 is an unknown project, layer, model or group.
+            said = message_from_body(resp) or "Not Found"
+            raise ProviderRejected(self.name, f"The provider rejected the request: {said}")
+        self._upstream.raise_for_status(resp)
+        submitted = wire.submit_from_wire(resp.json(), self.name, sources, options)
+        return Submission(
+            upstream_id=submitted.upstream_id, state=submitted.state, report=submitted.report
+        )
+
+    async def _status_payload(self, job: JobHandle) -> Any:
+        resp = await self._upstream.request(
+            "GET", wire.status_path(job.upstream_id), operation="status"
+        )
+        self._upstream.raise_for_status(
+            resp, not_found="The provider does not know this inference."
+        )
+        return resp.json()
+
+    async def status(self, job: JobHandle) -> StatusReport:
+        payload = await self._status_payload(job)
+        sources = wire.sources_from_state(job.state, len(job.input_names))
+        return wire.report_from_wire(payload, self.name, sources)
+
+    async def results(self, job: JobHandle) -> ResultSet:
+        payload = await self._status_payload(job)
+        sources = wire.sources_from_state(job.state, len(job.input_names))
+        word = wire.status_word(payload, self.name)
+        status = wire.job_status(word)
+        errors = wire.source_errors(payload)
+        if status is JobStatus.FAILED:
+            return wire.failed_results(
+                job.input_names, sources, wire.error_message(payload), errors
+            )
+        if status is not JobStatus.SUCCEEDED:
+            return ResultSet(items={})
+        records = await self._export(job.state)
+        layer_id = job.state.get("layer_id")
+        return wire.results_from_wire(
+            records,
+            job.input_names,
+            sources,
+            layer=str(job.state["layer"]),
+            layer_id=layer_id if isinstance(layer_id, int) else None,
+            errors=errors,
+        )
+
+    # -- the project export ---------------------------------------------------------------
+
+    def _check_export(self, resp: UpstreamResponse) -> None:
+        """An export route's failure is the provider's, whatever 4xx it says."""
+        if resp.ok:
+            return
+        if 400 <= resp.status < 500 and resp.status not in _MAPPED_STATUSES:
+            raise ProviderBadResponse(
+                self.name,
+                f"The provider could not export the job's annotations (HTTP {resp.status}).",
+            )
+        self._upstream.raise_for_status(resp)
+
+    async def _export(self, state: Any) -> list[dict[str, Any]]:
+        resp = await self._upstream.request(
+            "POST",
+            wire.EXPORT_PATH,
+            operation="results",
+            json_body=wire.export_body(state),
+            # Starting a second export of the same annotations is harmless.
+            idempotent=True,
+        )
+        self._check_export(resp)
+        status_url = wire.export_status_url(resp.json(), self.name)
+        export = await self._wait_for_export(status_url)
+        if export.status == wire.EXPORT_ERRORED or export.download_url is None:
+            raise ProviderBadResponse(self.name, "The provider's export of the results failed.")
+        resp = await self._upstream.request(
+            "GET",
+            "",
+            operation="results",
+            absolute_url=export.download_url,
+            headers={"Accept": "application/zip, application/octet-stream"},
+        )
+        self._check_export(resp)
+        return wire.annotations_from_zip(resp.body, self.name)
+
+    async def _wait_for_export(self, status_url: str) -> wire.ExportState:
+        deadline = time.monotonic() + self.export_timeout
+        delay = self.export_poll_first
+        while True:
+            resp = await self._upstream.request(
+                "GET", "", operation="results", absolute_url=status_url
+            )
+            self._check_export(resp)
+            export = wire.export_state_from_wire(resp.json(), self.name, status_url)
+            if export.done:
+                return export
+            if time.monotonic() + delay > deadline:
+                raise ProviderUnavailable(
+                    self.name,
+                    "The provider is still exporting the results; try again in 5 s.",
+                    headers={"Retry-After": "5"},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.export_poll_max)

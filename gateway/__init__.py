@@ -1,0 +1,1 @@
+"""The inference jobs gateway."""

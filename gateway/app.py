@@ -1,0 +1,163 @@
+"""create_app: the one composition root. Every concrete class is chosen here.
+
+Tests call the same factory with fakes injected (an adapter, a store, a clock, a
+registry) instead of patching modules. Resources with a lifetime (each provider's
+HTTP session) are owned by cleanup contexts, so they close when the app does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from adapters.base import ProviderAdapter, ProviderConfig
+from adapters.registry import provider_type
+from adapters.upstream import Upstream, UpstreamSettings
+from gateway.auth_setup import install_auth
+from gateway.backends import build_backends, close_redis
+from gateway.cache import ResultCache
+from gateway.catalog import ModelCatalog
+from gateway.clock import Clock, SystemClock
+from gateway.jobs import JobService
+from gateway.keys import (
+    ADAPTERS,
+    CATALOG,
+    CLOCK,
+    JOBS,
+    LIFECYCLE,
+    METRICS,
+    SETTINGS,
+    STORE,
+    UPSTREAMS,
+)
+from gateway.lifecycle import Lifecycle
+from gateway.loop_lag import loop_lag_ctx
+from gateway.metrics import Metrics
+from gateway.middleware.auth import auth_middleware
+from gateway.middleware.body import body_limit_middleware
+from gateway.middleware.context import context_middleware
+from gateway.middleware.errors import error_middleware
+from gateway.middleware.hardening import harden_framework_answers
+from gateway.routes import add_routes
+from gateway.settings import ProviderSettings, Settings
+from gateway.store import JobStore
+
+
+def build_upstream(p: ProviderSettings, metrics: Metrics) -> Upstream:
+    ptype = provider_type(p.type)
+    secret = p.secret.get_secret_value() if p.secret is not None else ""
+    return Upstream(
+        UpstreamSettings(
+            provider=p.name,
+            base_url=p.base_url,
+            connect_timeout=p.timeouts.connect,
+            read_timeout=p.timeouts.read,
+            total_timeout=p.timeouts.total,
+            max_response_bytes=p.max_response_bytes,
+            retries=p.retries,
+            retry_after_max=p.retry_after_max,
+            headers=ptype.auth_headers(secret),
+        ),
+        observer=metrics,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    adapters: Mapping[str, ProviderAdapter] | None = None,
+    store: JobStore | None = None,
+    cache: ResultCache | None = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+    redis: aioredis.Redis | None = None,
+) -> web.Application:
+    """The gateway as an aiohttp application.
+
+    Args:
+        settings: the frozen configuration.
+        adapters: adapters to use instead of building them, by provider name.
+        store: the job store (default: in memory).
+        cache: the result cache (default: in memory).
+        clock: the clock (default: the system's).
+        registry: the Prometheus registry the app's metrics live on.
+        redis: a Redis client to share state through (default: from ``redis.url``).
+    """
+    clock = clock or SystemClock()
+    metrics = Metrics(registry)
+    backends = build_backends(settings, clock, metrics, client=redis)
+    store = store or backends.store
+    upstreams: list[Upstream] = []
+    built: dict[str, ProviderAdapter] = dict(adapters or {})
+    for p in settings.providers:
+        if p.name in built:
+            continue
+        upstream = build_upstream(p, metrics)
+        upstreams.append(upstream)
+        built[p.name] = provider_type(p.type).create_adapter(
+            ProviderConfig(name=p.name, type=p.type, defaults=p.defaults), upstream
+        )
+    catalog = ModelCatalog(settings)
+
+    app = web.Application(
+        middlewares=[context_middleware, error_middleware, body_limit_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"max_line_size": 8190, "max_field_size": 8190},
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[METRICS] = metrics
+    app[STORE] = store
+    app[CATALOG] = catalog
+    install_auth(app, settings, clock)
+    app[ADAPTERS] = built
+    app[UPSTREAMS] = upstreams
+    app[LIFECYCLE] = Lifecycle()
+    app[JOBS] = JobService(
+        store=store,
+        adapters=built,
+        catalog=catalog,
+        cache=cache or backends.cache,
+        local_cache=backends.local_cache,
+        freshness=backends.freshness,
+        idempotency=backends.idempotency,
+        coalescer=backends.coalescer,
+        status_cache_seconds=settings.status_cache_seconds,
+        clock=clock,
+        max_inputs=settings.max_inputs_per_job,
+        poll_interval=settings.wait_poll_interval,
+        observer=metrics,
+    )
+    add_routes(app)
+    app.cleanup_ctx.append(_upstreams_ctx)
+    app.cleanup_ctx.append(loop_lag_ctx)
+    app.on_response_prepare.append(_server_header)
+    harden_framework_answers()
+    app.on_shutdown.append(_drain)
+
+    async def _close_redis(app: web.Application) -> None:
+        await close_redis(app, backends.redis)
+
+    app.on_cleanup.append(_close_redis)
+    return app
+
+
+async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
+    for upstream in app[UPSTREAMS]:
+        await upstream.start()
+    yield
+    for upstream in app[UPSTREAMS]:
+        await upstream.close()
+    await app[STORE].close()
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # No framework or version in the Server header: it only helps an attacker.
+    response.headers["Server"] = "inference-gateway"
+
+
+async def _drain(app: web.Application) -> None:
+    app[LIFECYCLE].draining = True

@@ -1,0 +1,106 @@
+"""Choosing where shared state lives: in this process, or in Redis for every replica.
+
+With ``redis.url`` set, job records, results, status freshness, idempotency keys
+and coalescing leases live in Redis (one connection pool per process), and finished
+records and results are also kept in process so they stay readable if Redis fails.
+Without it, all of them live in this process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.asyncio.cluster import RedisCluster
+
+from gateway.cache import (
+    CacheErrors,
+    Freshness,
+    MemoryFreshness,
+    MemoryResultCache,
+    RedisFreshness,
+    RedisResultCache,
+    ResultCache,
+)
+from gateway.clock import Clock
+from gateway.coalesce import Coalescer
+from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore
+from gateway.keyspace import Keyspace
+from gateway.metrics import Metrics
+from gateway.redis_store import RedisJobStore
+from gateway.settings import Settings
+from gateway.store import JobStore, MemoryJobStore
+
+
+@dataclass
+class Backends:
+    store: JobStore
+    cache: ResultCache
+    local_cache: ResultCache | None
+    freshness: Freshness
+    idempotency: IdempotencyStore
+    coalescer: Coalescer
+    redis: aioredis.Redis | None
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    r = settings.redis
+    assert r.url is not None
+    options = {
+        "socket_timeout": r.socket_timeout,
+        "socket_connect_timeout": r.connect_timeout,
+        "max_connections": r.max_connections,
+    }
+    if r.mode == "cluster":
+        cluster: aioredis.Redis = RedisCluster.from_url(r.url, **options)  # type: ignore[assignment]
+        return cluster
+    return aioredis.from_url(r.url, **options)
+
+
+def build_backends(
+    settings: Settings,
+    clock: Clock,
+    metrics: Metrics,
+    *,
+    client: aioredis.Redis | None = None,
+) -> Backends:
+    errors = CacheErrors(on_error=metrics.cache_error)
+    retention = settings.job_retention_seconds
+    if client is None and settings.redis.url is not None:
+        client = redis_client(settings)
+    if client is None:
+        return Backends(
+            store=MemoryJobStore(retention_seconds=retention, now=clock.now),
+            cache=MemoryResultCache(),
+            local_cache=None,
+            freshness=MemoryFreshness(clock.monotonic),
+            idempotency=MemoryIdempotencyStore(
+                ttl_seconds=settings.idempotency_ttl_seconds, clock=clock.monotonic
+            ),
+            coalescer=Coalescer(on_coalesced=metrics.coalesced),
+            redis=None,
+        )
+    keys = Keyspace(settings.redis.prefix)
+    return Backends(
+        store=RedisJobStore(client, keys, retention_seconds=retention, now=clock.now),
+        cache=RedisResultCache(client, keys, retention_seconds=retention, errors=errors),
+        local_cache=MemoryResultCache(),
+        freshness=RedisFreshness(client, keys, errors),
+        idempotency=RedisIdempotencyStore(
+            client, keys, ttl_seconds=settings.idempotency_ttl_seconds
+        ),
+        coalescer=Coalescer(
+            client=client,
+            keys=keys,
+            lease_seconds=settings.redis.lease_seconds,
+            errors=errors,
+            on_coalesced=metrics.coalesced,
+        ),
+        redis=client,
+    )
+
+
+async def close_redis(app: web.Application, client: aioredis.Redis | None) -> None:
+    if client is not None:
+        await client.aclose()

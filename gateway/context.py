@@ -1,0 +1,57 @@
+"""Per-request facts gathered while a request runs, for headers and the log line.
+
+The request middleware opens a ``RequestFacts`` in a context variable; the job
+service adds what it learns (time spent waiting on the provider, whether it answered
+from what it holds), and the middleware turns them into ``Server-Timing``,
+``Cache-Status`` and the canonical log line. Context variables carry them through
+awaits without threading them through every signature.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass
+class RequestFacts:
+    request_id: str
+    #: ``time.perf_counter()`` when the request arrived.
+    started: float = 0.0
+    upstream_seconds: float = 0.0
+    #: "hit" when answered from what the gateway holds, "miss" when the provider was asked.
+    cache: str | None = None
+    provider: str | None = None
+    tenant: str | None = None
+    key_id: str | None = None
+
+
+FACTS: ContextVar[RequestFacts | None] = ContextVar("gateway_request_facts", default=None)
+
+
+def note_cache(result: str) -> None:
+    facts = FACTS.get()
+    # A miss anywhere in the request wins: the provider was asked.
+    if facts is not None and facts.cache != "miss":
+        facts.cache = result
+
+
+def note_provider(provider: str) -> None:
+    facts = FACTS.get()
+    if facts is not None:
+        facts.provider = provider
+
+
+@contextmanager
+def upstream_call() -> Iterator[None]:
+    """Count the time inside the block as time spent waiting on a provider."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        facts = FACTS.get()
+        if facts is not None:
+            facts.upstream_seconds += time.perf_counter() - started

@@ -1,0 +1,97 @@
+"""Reading requests: JSON bodies into models, query parameters, ``Prefer: wait``."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gateway.errors import FieldError, InvalidJson, PayloadTooLarge, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
+
+
+async def read_model(request: web.Request, model: type[M]) -> M:
+    """The body as ``model``: 413 when too large, 400 when not JSON, 422 when invalid."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge("The request body is larger than this gateway accepts.") from None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidJson("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidJson("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+
+
+def validation_failed(exc: ValidationError) -> ValidationFailed:
+    errors = [
+        FieldError(
+            "".join(f"/{p}" for p in err["loc"] if not _is_union_tag(p)),
+            _message(err),
+        )
+        for err in exc.errors()
+    ]
+    first = errors[0] if errors else None
+    detail = f"{first.pointer or '/'}: {first.message}" if first else "The request is not valid."
+    return ValidationFailed(detail, errors=errors)
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts validator names like "function-after[...]" into locations.
+    return isinstance(part, str) and "[" in part
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    return msg.removeprefix("Value error, ")
+
+
+def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter, clamped to ``[lo, hi]``; not a number is a 422."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed(
+            f"Query parameter {name} must be an integer.",
+            errors=[FieldError(f"/{name}", "must be an integer")],
+        ) from None
+    return max(lo, min(hi, value))
+
+
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in choices:
+        raise ValidationFailed(
+            f"Query parameter {name} must be one of {', '.join(choices)}.",
+            errors=[FieldError(f"/{name}", f"must be one of {', '.join(choices)}")],
+        )
+    return raw
+
+
+def prefer_wait(request: web.Request, maximum: float) -> float | None:
+    """Seconds asked for by ``Prefer: wait=N`` (RFC 7240), capped at ``maximum``."""
+    header = request.headers.get("Prefer")
+    if not header:
+        return None
+    m = _PREFER_WAIT.search(header)
+    if m is None:
+        return None
+    return min(float(m.group(1)), maximum)

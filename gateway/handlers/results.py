@@ -1,0 +1,124 @@
+"""``/v1/jobs/{job_id}/results``: paged JSON, CSV, NDJSON, and one item."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aiohttp import web
+
+from adapters.base import ItemResult, ItemStatus
+from gateway.context import FACTS
+from gateway.errors import FieldError, NotFound, ValidationFailed
+from gateway.formats import ndjson_line, to_csv
+from gateway.handlers.jobs import json_response
+from gateway.handlers.parsing import query_choice, query_int
+from gateway.keys import JOBS, PRINCIPAL
+from gateway.middleware.context import apply_headers
+from gateway.models import Results
+from gateway.views import dump, item_view, job_view
+
+# `pending` covers every unfinished item: queued or already running at the provider.
+_FILTERS = ("succeeded", "failed", "pending")
+_UNFINISHED = (ItemStatus.PENDING, ItemStatus.RUNNING)
+
+
+def _keep(item: ItemResult, wanted: str | None) -> bool:
+    if wanted is None:
+        return True
+    if wanted == "pending":
+        return item.status in _UNFINISHED
+    return item.status.value == wanted
+
+
+def _encode_token(offset: int, status: str | None) -> str:
+    raw = json.dumps({"o": offset, "s": status or ""}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, status: str | None) -> int:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset, filt = int(data["o"]), str(data["s"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        offset, filt = -1, ""
+    if offset < 0 or filt != (status or ""):
+        raise ValidationFailed(
+            "page_token is not one this gateway issued for this query.",
+            errors=[FieldError("/page_token", "unknown page token")],
+        )
+    return offset
+
+
+def _wanted_format(request: web.Request) -> str:
+    fmt = query_choice(request, "format", ("json", "csv", "ndjson"))
+    if fmt is not None:
+        return fmt
+    accept = request.headers.get("Accept", "")
+    if "text/csv" in accept:
+        return "csv"
+    if "application/x-ndjson" in accept:
+        return "ndjson"
+    return "json"
+
+
+def _include_raw(request: web.Request) -> bool:
+    include = request.query.get("include", "")
+    return "raw" in {p.strip() for p in include.split(",")}
+
+
+async def get_results(request: web.Request) -> web.StreamResponse:
+    status = query_choice(request, "status", _FILTERS)
+    page_size = query_int(request, "page_size", 100, 1, 1000)
+    token = request.query.get("page_token") or None
+    offset = _decode_token(token, status) if token else 0
+    fmt = _wanted_format(request)
+    include_raw = _include_raw(request)
+    found = await request.app[JOBS].results(request[PRINCIPAL], request.match_info["job_id"])
+    matching = [i for i in found.items if _keep(i, status)]
+    raw_exclude = None if include_raw else {"raw"}
+
+    if fmt != "json":
+        # Exports carry every matching item; paging is for the JSON view.
+        rows = [dump(item_view(i, include_raw=include_raw), exclude=raw_exclude) for i in matching]
+        if fmt == "csv":
+            return web.Response(
+                text=to_csv(rows),
+                content_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{found.record.id}.csv"'},
+            )
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        facts = FACTS.get()
+        if facts is not None:
+            apply_headers(response, facts)
+        await response.prepare(request)
+        for row in rows:
+            await response.write(ndjson_line(row))
+        await response.write_eof()
+        return response
+
+    page = matching[offset : offset + page_size]
+    more = offset + page_size < len(matching)
+    body = Results(
+        job=job_view(found.record),
+        items=[item_view(i, include_raw=include_raw) for i in page],
+        job_outputs=list(found.results.job_outputs),
+        next_page_token=_encode_token(offset + page_size, status) if more else None,
+        total_size=len(matching),
+    )
+    exclude: Any = None if include_raw else {"items": {"__all__": {"raw"}}}
+    return json_response(dump(body, exclude=exclude))
+
+
+async def get_result_item(request: web.Request) -> web.Response:
+    name = request.match_info["input"]
+    found = await request.app[JOBS].results(request[PRINCIPAL], request.match_info["job_id"])
+    item = next((i for i in found.items if i.input == name), None)
+    if item is None:
+        raise NotFound(f"Job {found.record.id} has no input {name!r}.")
+    include_raw = _include_raw(request)
+    return json_response(
+        dump(item_view(item, include_raw=include_raw), exclude=None if include_raw else {"raw"})
+    )

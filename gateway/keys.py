@@ -1,0 +1,31 @@
+"""Every typed key for app and request state (no string keys anywhere)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from adapters.base import ProviderAdapter
+from adapters.upstream import Upstream
+from gateway.auth import Authenticator, Principal
+from gateway.auth_limiter import FailedAuthLimiter
+from gateway.catalog import ModelCatalog
+from gateway.clock import Clock
+from gateway.jobs import JobService
+from gateway.lifecycle import Lifecycle
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.store import JobStore
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+METRICS = web.AppKey("metrics", Metrics)
+STORE = web.AppKey("store", JobStore)
+CATALOG = web.AppKey("catalog", ModelCatalog)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
+ADAPTERS = web.AppKey("adapters", dict[str, ProviderAdapter])
+UPSTREAMS = web.AppKey("upstreams", list[Upstream])
+JOBS = web.AppKey("jobs", JobService)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -1,0 +1,41 @@
+"""Every Redis key the gateway writes, built in one place under one prefix.
+
+Keys are per tenant where the data is (the listing index, results, idempotency
+keys), so a lookup with another tenant's name finds nothing. Every key is written
+with a TTL; the listing index is trimmed by age and by count on every insert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keyspace:
+    prefix: str = "gw"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def tenant_index(self, tenant: str) -> str:
+        """A sorted set of the tenant's job ids, scored by creation time."""
+        return f"{self.prefix}:jobs:{tenant}"
+
+    def results(self, tenant: str, job_id: str) -> str:
+        return f"{self.prefix}:res:{tenant}:{job_id}"
+
+    def fresh(self, job_id: str) -> str:
+        """Exists while the job's stored status is recent enough to reuse."""
+        return f"{self.prefix}:fresh:{job_id}"
+
+    def lease(self, name: str) -> str:
+        return f"{self.prefix}:lease:{name}"
+
+    def flight_error(self, name: str, token: str) -> str:
+        return f"{self.prefix}:flighterr:{name}:{token}"
+
+    def idempotency(self, tenant: str, key: str) -> str:
+        # Hashed: the caller's key may be long or contain anything.
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self.prefix}:idem:{tenant}:{digest}"

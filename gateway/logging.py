@@ -1,0 +1,134 @@
+"""structlog set-up: JSON lines for ``serve``, readable console lines for ``demo``.
+
+Request context (request id, tenant, key id) is bound in context variables by the
+request middleware and merged first into every line. The standard library's
+logging (aiohttp, asyncio, redis, warnings) goes through the same processors and
+renderer, so a library's line is JSON too and carries the request id when it was
+written inside a request.
+
+Redaction runs last before rendering, after tracebacks have been turned into
+text, so it sees everything that will be written. It hides the value under any
+key that names a credential, at any depth, and credential-shaped text inside any
+string ("Bearer ...", "Authorization: ...", "api_key=..."): a credential cannot
+reach a log line by accident, whoever logged it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from structlog.tracebacks import ExceptionDictTransformer
+
+REDACTED = "[redacted]"
+
+_SECRET_KEYS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api_key",
+        "apikey",
+        "api-key",
+        "x-api-key",
+        "token",
+        "password",
+        "secret",
+        "credential",
+        "cookie",
+        "set-cookie",
+    }
+)
+#: A key containing one of these names a credential too (``access_token``, ``db_password``).
+_SECRET_PARTS = ("password", "secret", "token", "credential", "api_key", "apikey", "api-key")
+
+# An auth scheme followed by its credential: the shape of an Authorization header value.
+_SCHEME = re.compile(r"(?i)\b(bearer|basic|apikey)(\s+)[^\s\"',;]+")
+# ``name: value`` / ``name=value`` where name is a credential header or field.
+_NAMED = re.compile(
+    r"(?i)\b(authorization|proxy-authorization|x-api-key|api[_-]?key|password|secret|"
+    r"access_token|token|cookie)(\"?'?\s*[:=]\s*\"?'?)"
+    r"(?:(?:bearer|basic|apikey)\s+)?[^\s\"',;&}]+"
+)
+
+
+def secret_key(key: str) -> bool:
+    k = key.lower()
+    return k in _SECRET_KEYS or any(part in k for part in _SECRET_PARTS)
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with credentials hidden: in strings, and in containers at any depth."""
+    if isinstance(value, str):
+        if len(value) < 6:  # too short to hold a scheme and a credential
+            return value
+        value = _SCHEME.sub(rf"\1\2{REDACTED}", value)
+        return _NAMED.sub(rf"\1\2{REDACTED}", value)
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if isinstance(k, str) and secret_key(k) else scrub(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: hide credentials under secret keys and inside values."""
+    for key in list(event):
+        if key.lower() in _SECRET_KEYS or (key != "key_id" and secret_key(key)):
+            event[key] = REDACTED
+        else:
+            event[key] = scrub(event[key])
+    return event
+
+
+def configure_logging(fmt: str = "json", level: str = "info") -> None:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    # Tracebacks become data (JSON) or text (console) before redaction looks at them.
+    # Frame locals stay out: they hold headers, keys and bodies nobody meant to log.
+    tracebacks: Any = (
+        structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        if fmt == "json"
+        else structlog.processors.format_exc_info
+    )
+    structlog.configure(
+        processors=[*shared, tracebacks, redact, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                tracebacks,
+                redact,
+                renderer,
+            ],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    # Python warnings (deprecations in libraries, ...) become log lines, not stderr text.
+    logging.captureWarnings(True)
+    # The canonical request line replaces aiohttp's access log.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,239 @@
+"""Every Prometheus metric the gateway exports, on a registry the app owns.
+
+Names follow Prometheus practice: one ``gateway_`` prefix, base units, ``_total`` on
+counters, ``_seconds`` on durations. Labels stay bounded: route templates (never raw
+paths), methods from a fixed list, status codes, provider names from configuration,
+outcome classes. No key, tenant or job id is ever a label. The process and Python
+runtime collectors (``process_*``, ``python_*``) keep their standard names, which
+dashboards everywhere already know.
+
+Metrics for features that do not exist yet (rate limiting, circuit breakers) are not
+defined here: a metric nothing feeds is a dashboard lie.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import generate_latest
+
+from adapters.base import Counts
+
+# Around the gateway's own overhead (sub-millisecond) up to slow provider calls.
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+)  # fmt: skip
+_JOB_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+#: Methods counted by name; any other token a client sends is counted as "other",
+#: because aiohttp accepts arbitrary method names and a label must stay bounded.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # The ``*_created`` gauges prometheus-client adds to every counter and histogram
+        # double the series count and no dashboard reads them (process-wide switch).
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        # Standard runtime metrics: CPU, RSS, open fds, start time, GC, Python version.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)  # registers itself only where the interpreter has gc stats
+
+        self.http_requests = Counter(
+            "gateway_http_requests_total",
+            "HTTP requests answered, by route template, method and status code.",
+            ["route", "method", "code"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "gateway_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template and method.",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.http_overhead = Histogram(
+            "gateway_http_request_overhead_seconds",
+            "The gateway's own time in a request: total minus time waiting on providers. "
+            "Requests that asked to wait (Prefer: wait) are left out: their pauses are "
+            "the caller's choice, not overhead.",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.http_in_flight = Gauge(
+            "gateway_http_requests_in_flight", "HTTP requests being answered.", registry=r
+        )
+        self.cache_requests = Counter(
+            "gateway_cache_requests_total",
+            "Job reads answered from what the gateway holds (hit) or by asking the "
+            "provider (miss), once per request.",
+            ["result"],
+            registry=r,
+        )
+        self.upstream_requests = Counter(
+            "gateway_upstream_requests_total",
+            "Requests sent to providers, by provider, operation and outcome.",
+            ["provider", "operation", "outcome"],
+            registry=r,
+        )
+        self.upstream_duration = Histogram(
+            "gateway_upstream_request_duration_seconds",
+            "Time for one provider request attempt.",
+            ["provider", "operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_retries = Counter(
+            "gateway_upstream_retries_total",
+            "Provider requests retried, by provider and reason.",
+            ["provider", "reason"],
+            registry=r,
+        )
+        self.upstream_throttled = Counter(
+            "gateway_upstream_throttled_total",
+            "Provider answers with HTTP 429 (the provider rate limited the gateway).",
+            ["provider"],
+            registry=r,
+        )
+        self.upstream_retry_after = Counter(
+            "gateway_upstream_retry_after_wait_seconds_total",
+            "Time spent waiting out a provider's Retry-After before retrying.",
+            ["provider"],
+            registry=r,
+        )
+        self.jobs_submitted = Counter(
+            "gateway_jobs_submitted_total", "Jobs accepted, by provider.", ["provider"], registry=r
+        )
+        self.jobs_finished = Counter(
+            "gateway_jobs_finished_total",
+            "Jobs seen reaching a terminal status, by provider and status.",
+            ["provider", "status"],
+            registry=r,
+        )
+        self.jobs_unfinished = Gauge(
+            "gateway_jobs_unfinished",
+            "Jobs this process accepted minus jobs it saw finish, by provider. Sum over "
+            "replicas: a job accepted on one and seen finished on another nets out.",
+            ["provider"],
+            registry=r,
+        )
+        self.job_duration = Histogram(
+            "gateway_job_duration_seconds",
+            "Time from submit to the terminal status the gateway observed.",
+            ["provider"],
+            buckets=_JOB_BUCKETS,
+            registry=r,
+        )
+        self.job_first_result = Histogram(
+            "gateway_job_first_result_seconds",
+            "Time from submit until the gateway first saw an item of the job finished.",
+            ["provider"],
+            buckets=_JOB_BUCKETS,
+            registry=r,
+        )
+        self.job_items = Counter(
+            "gateway_job_items_total",
+            "Items of finished jobs, by provider and item status.",
+            ["provider", "status"],
+            registry=r,
+        )
+        self.event_loop_lag = Gauge(
+            "gateway_event_loop_lag_seconds",
+            "How late the event loop last woke a timer: time other work held the loop.",
+            registry=r,
+        )
+        self.coalesced_requests = Counter(
+            "gateway_coalesced_requests_total",
+            "Job reads that shared another read's provider call instead of making their own.",
+            registry=r,
+        )
+        self.shared_state_errors = Counter(
+            "gateway_cache_errors_total",
+            "Failures of the shared cache (Redis) that were absorbed by reading through.",
+            registry=r,
+        )
+
+    # UpstreamObserver
+    def attempt(self, provider: str, operation: str, outcome: str, seconds: float) -> None:
+        self.upstream_requests.labels(provider, operation, outcome).inc()
+        self.upstream_duration.labels(provider, operation).observe(seconds)
+
+    def retry(self, provider: str, reason: str) -> None:
+        self.upstream_retries.labels(provider, reason).inc()
+
+    def throttled(self, provider: str) -> None:
+        self.upstream_throttled.labels(provider).inc()
+
+    def paused(self, provider: str, seconds: float) -> None:
+        self.upstream_retry_after.labels(provider).inc(seconds)
+
+    # JobObserver
+    def submitted(self, provider: str) -> None:
+        self.jobs_submitted.labels(provider).inc()
+        self.jobs_unfinished.labels(provider).inc()
+
+    def finished(self, provider: str, status: str, seconds: float) -> None:
+        self.jobs_finished.labels(provider, status).inc()
+        self.jobs_unfinished.labels(provider).dec()
+        self.job_duration.labels(provider).observe(seconds)
+
+    def first_result(self, provider: str, seconds: float) -> None:
+        self.job_first_result.labels(provider).observe(seconds)
+
+    def items_finished(self, provider: str, status: str, counts: Counts) -> None:
+        # Items still pending when the job ended were cancelled with it, or are
+        # reported failed ("missing_result") by the job service.
+        leftover = "cancelled" if status == "cancelled" else "failed"
+        for label, n in (
+            ("succeeded", counts.succeeded),
+            ("failed", counts.failed),
+            (leftover, counts.pending),
+        ):
+            if n:
+                self.job_items.labels(provider, label).inc(n)
+
+    # The request middleware
+    def request_done(
+        self,
+        *,
+        route: str,
+        method: str,
+        status: int,
+        seconds: float,
+        upstream_seconds: float,
+        waited: bool,
+        cache: str | None,
+    ) -> None:
+        method = method_label(method)
+        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_duration.labels(route, method).observe(seconds)
+        if not waited:
+            self.http_overhead.labels(route, method).observe(max(0.0, seconds - upstream_seconds))
+        if cache is not None:
+            self.cache_requests.labels(cache).inc()
+
+    # Shared state (gateway.backends)
+    def coalesced(self) -> None:
+        self.coalesced_requests.inc()
+
+    def cache_error(self) -> None:
+        self.shared_state_errors.inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Request middlewares: context and logging, errors as problem+json, authentication."""

@@ -1,0 +1,62 @@
+"""What aiohttp says on its own: no framework name, version or echoed request bytes.
+
+Most answers go through the application, which sets ``Server: inference-gateway``
+(``on_response_prepare``) and renders errors as problem+json. aiohttp answers some
+requests itself, before any application code runs: a malformed request line, a header
+line over 8190 bytes, more than 128 headers, a bad ``Content-Length`` (400, from its HTTP
+parser). Out of the box those answers carry ``Server: Python/3.x aiohttp/3.y.z``, echo
+the first 100 bytes of the offending line (which may be an ``Authorization`` header) in
+the body, and log the same bytes with a traceback.
+
+aiohttp has no setting for any of this, so ``harden_framework_answers`` adjusts it once
+per process: the default ``Server`` value becomes ours, and a parser error becomes a
+generic problem+json 400 and one log line naming the error class only. Every other
+error aiohttp handles is left to its own code.
+"""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+from aiohttp import web, web_protocol, web_response
+from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
+from aiohttp.web_request import BaseRequest
+
+SERVER_NAME = "inference-gateway"
+_log = structlog.get_logger("gateway.http")
+_original_handle_error = web_protocol.RequestHandler.handle_error
+
+
+def _handle_error(
+    self: web_protocol.RequestHandler,
+    request: BaseRequest,
+    status: int = 500,
+    exc: BaseException | None = None,
+    message: str | None = None,
+) -> web.StreamResponse:
+    if status != 400 or not isinstance(exc, HttpProcessingError):
+        return _original_handle_error(self, request, status, exc, message)
+    # Non-HTTP traffic (TLS to a plain port, scanners) is routine on a public port: debug.
+    log = _log.debug if isinstance(exc, BadHttpMethod) else _log.info
+    log("bad_http_request", error=type(exc).__name__, remote=request.remote)
+    if request.writer.output_size > 0:
+        raise ConnectionError("a response was already sent on this connection")
+    body = {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "code": "bad_http_request",
+        "detail": "The request is not valid HTTP or exceeds a header limit.",
+        "request_id": "",
+    }
+    resp = web.Response(status=400, text=json.dumps(body), content_type="application/problem+json")
+    resp.force_close()
+    return resp
+
+
+def harden_framework_answers() -> None:
+    """Apply the adjustments described in the module docstring (idempotent)."""
+    # setattr: neither name is part of aiohttp's typed, exported surface.
+    setattr(web_response, "SERVER_SOFTWARE", SERVER_NAME)  # noqa: B010
+    setattr(web_protocol.RequestHandler, "handle_error", _handle_error)  # noqa: B010

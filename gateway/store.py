@@ -1,0 +1,185 @@
+"""The job store port and its in-memory implementation.
+
+A ``JobRecord`` is everything the gateway must remember of a job between requests:
+whose it is, where it runs, and what was last learned of it. The store answers
+per tenant: a lookup with the wrong tenant finds nothing, which is how another
+tenant's job id becomes a 404 everywhere.
+
+The in-memory store serves one process (``gateway demo``, single-replica ``serve``);
+the Redis store (shared by replicas) implements the same Protocol and passes the
+same contract suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from adapters.base import Counts, ErrorInfo, JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    tenant: str
+    key_id: str
+    model: str
+    provider: str
+    input_names: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    status: JobStatus = JobStatus.QUEUED
+    upstream_id: str | None = None
+    upstream_status: str | None = None
+    upstream_state: Mapping[str, Any] = field(default_factory=dict)
+    counts: Counts | None = None
+    error: ErrorInfo | None = None
+    finished_at: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    webhook_url: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status.done
+
+    def evolve(self, **changes: Any) -> JobRecord:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    records: list[JobRecord]
+    next_cursor: str | None
+
+
+class JobStore(Protocol):
+    """Where job records live; every read is scoped to one tenant."""
+
+    async def create(self, record: JobRecord) -> None: ...
+
+    async def get(self, tenant: str, job_id: str) -> JobRecord | None: ...
+
+    async def update(self, record: JobRecord) -> None:
+        """Replace a record (same id and tenant); an unknown record is ignored."""
+        ...
+
+    async def list(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        provider: str | None = None,
+        page_size: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """The tenant's jobs, newest first."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the store cannot serve (used by /readyz)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str] | None:
+    """The (created_at, id) position a cursor names, or None if it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        when, job_id = json.loads(raw)
+        return datetime.fromisoformat(when), str(job_id)
+    except (ValueError, TypeError, binascii.Error):
+        return None
+
+
+class MemoryJobStore:
+    """Job records in a dict, bounded by retention and a maximum count."""
+
+    def __init__(
+        self,
+        *,
+        retention_seconds: float,
+        now: Callable[[], datetime],
+        max_records: int = 100_000,
+    ) -> None:
+        self._records: OrderedDict[str, JobRecord] = OrderedDict()
+        self._retention = retention_seconds
+        self._now = now
+        self._max = max_records
+        self._lock = asyncio.Lock()
+
+    def _expire(self) -> None:
+        now = self._now()
+        # Records are kept in creation order, so expiry stops at the first live one.
+        while self._records:
+            first = next(iter(self._records.values()))
+            age = (now - first.created_at).total_seconds()
+            if age <= self._retention and len(self._records) <= self._max:
+                break
+            self._records.popitem(last=False)
+
+    async def create(self, record: JobRecord) -> None:
+        async with self._lock:
+            self._records[record.id] = record
+            self._expire()
+
+    async def get(self, tenant: str, job_id: str) -> JobRecord | None:
+        self._expire()
+        record = self._records.get(job_id)
+        return record if record is not None and record.tenant == tenant else None
+
+    async def update(self, record: JobRecord) -> None:
+        async with self._lock:
+            current = self._records.get(record.id)
+            if current is not None and current.tenant == record.tenant:
+                self._records[record.id] = record
+
+    async def list(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        provider: str | None = None,
+        page_size: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        self._expire()
+        after = decode_cursor(cursor) if cursor else None
+        out: list[JobRecord] = []
+        for record in reversed(self._records.values()):
+            if record.tenant != tenant:
+                continue
+            if after is not None and (record.created_at, record.id) >= after:
+                continue
+            if status is not None and record.status != status:
+                continue
+            if provider is not None and record.provider != provider:
+                continue
+            out.append(record)
+            if len(out) > page_size:
+                break
+        more = len(out) > page_size
+        page = out[:page_size]
+        last = page[-1] if page else None
+        return JobPage(
+            records=page,
+            next_cursor=encode_cursor(last.created_at, last.id) if more and last else None,
+        )
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

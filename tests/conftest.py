@@ -1,0 +1,242 @@
+"""Shared fixtures: settings, and the gateway over real HTTP with simulators on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from adapters.base import ProviderAdapter
+from adapters.registry import provider_type
+from adapters.simulation import SIM_CONTROL, SimulatorControl
+from gateway.app import create_app
+from gateway.settings import (
+    ApiKeySettings,
+    Credential,
+    ModelSettings,
+    ProviderSettings,
+    Settings,
+    TimeoutSettings,
+    hash_api_key,
+)
+
+# Test credentials: every one of them must never appear in an answer or a log line.
+KEY = "test-key-acme-0123456789"
+OTHER_KEY = "test-key-other-0123456789"
+READ_KEY = "test-key-readonly-0123456789"
+LIMITED_KEY = "test-key-limited-0123456789"
+SECRETS = (KEY, OTHER_KEY, READ_KEY, LIMITED_KEY)
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
+READ_AUTH = {"X-API-Key": READ_KEY}
+LIMITED_AUTH = {"Authorization": f"Bearer {LIMITED_KEY}"}
+
+SIM_MODELS: dict[str, list[ModelSettings]] = {
+    "modzy": [
+        ModelSettings(id="ed542963de", version="1.0.1", output_type="classification"),
+        ModelSettings(id="c60c8dbd79", version="0.0.1", output_type="classification"),
+    ],
+}
+
+
+def api_keys() -> list[ApiKeySettings]:
+    return [
+        ApiKeySettings(
+            id="acme-svc",
+            sha256=hash_api_key(KEY),
+            tenant="acme",
+            scopes=["jobs:read", "jobs:write"],
+        ),
+        ApiKeySettings(
+            id="other-svc",
+            sha256=hash_api_key(OTHER_KEY),
+            tenant="other",
+            scopes=["jobs:read", "jobs:write"],
+        ),
+        ApiKeySettings(
+            id="acme-reader", sha256=hash_api_key(READ_KEY), tenant="acme", scopes=["jobs:read"]
+        ),
+        ApiKeySettings(
+            id="acme-limited",
+            sha256=hash_api_key(LIMITED_KEY),
+            tenant="acme",
+            scopes=["jobs:read", "jobs:write"],
+            models=["sentiment"],
+        ),
+    ]
+
+
+def provider_settings(
+    name: str,
+    ptype: str,
+    base_url: str,
+    *,
+    credential: str | None = None,
+    models: list[ModelSettings] | None = None,
+    **over: Any,
+) -> ProviderSettings:
+    pt = provider_type(ptype)
+    return ProviderSettings(
+        name=name,
+        type=ptype,
+        base_url=base_url,
+        credential=Credential(env="UNUSED_IN_TESTS"),
+        secret=SecretStr(credential or pt.simulator_credential),
+        timeouts=over.pop("timeouts", TimeoutSettings(connect=2, read=5, total=10)),
+        models=models if models is not None else SIM_MODELS.get(ptype, []),
+        defaults=dict(over.pop("defaults", pt.examples.defaults)),
+        **over,
+    )
+
+
+def make_settings(providers: list[ProviderSettings], **over: Any) -> Settings:
+    aliases = (
+        {"sentiment": "modzy/ed542963de@1.0.1"} if any(p.name == "modzy" for p in providers) else {}
+    )
+    return Settings(
+        providers=providers,
+        aliases=over.pop("aliases", aliases),
+        api_keys=over.pop("api_keys", api_keys()),
+        wait_poll_interval=over.pop("wait_poll_interval", 0.05),
+        **over,
+    )
+
+
+@dataclass
+class Harness:
+    """A gateway on loopback and the simulators behind it."""
+
+    client: TestClient[web.Request, web.Application]
+    app: web.Application
+    settings: Settings
+    registry: CollectorRegistry
+    sims: dict[str, SimulatorControl] = field(default_factory=dict)
+
+    @property
+    def sim(self) -> SimulatorControl:
+        return self.sims["modzy"]
+
+
+GatewayFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_gateway(aiohttp_client: Any) -> AsyncIterator[GatewayFactory]:
+    """Build a gateway over real simulators: ``await make_gateway(["modzy"], ...)``."""
+    servers: list[TestServer] = []
+
+    async def factory(
+        types: list[str] | tuple[str, ...] = ("modzy",),
+        *,
+        sim_apps: Mapping[str, web.Application] | None = None,
+        adapters: Mapping[str, ProviderAdapter] | None = None,
+        provider_over: Mapping[str, dict[str, Any]] | None = None,
+        **settings_over: Any,
+    ) -> Harness:
+        providers = []
+        sims: dict[str, SimulatorControl] = {}
+        for t in types:
+            pt = provider_type(t)
+            app = (sim_apps or {}).get(t) or pt.fast_simulator(None)
+            server = TestServer(app, host="127.0.0.1")
+            await server.start_server()
+            servers.append(server)
+            sims[t] = app[SIM_CONTROL]
+            base = str(server.make_url(pt.base_path or "/")).rstrip("/")
+            providers.append(
+                provider_settings(t, t, base, **dict((provider_over or {}).get(t, {})))
+            )
+        settings = make_settings(providers, **settings_over)
+        registry = CollectorRegistry()
+        app = create_app(settings, adapters=adapters, registry=registry)
+        client = await aiohttp_client(app)
+        return Harness(client=client, app=app, settings=settings, registry=registry, sims=sims)
+
+    yield factory
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+def captured_logs() -> Any:
+    with structlog.testing.capture_logs() as logs:
+        yield logs
+
+
+# -- Redis: a real server, a fresh key prefix per test -----------------------------------
+
+
+def _redis_answers(url: str) -> bool:
+    import redis as sync_redis
+
+    try:
+        return bool(sync_redis.Redis.from_url(url, socket_timeout=0.5).ping())
+    except (sync_redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Any:
+    """``REDIS_URL``, else 127.0.0.1:6379, else a redis-server started for the session."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if _redis_answers(url):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    assert binary is not None, "these tests need a Redis: set REDIS_URL or install redis-server"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(url):
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@asynccontextmanager
+async def fresh_redis(redis_url: str) -> AsyncIterator[Any]:
+    """An asyncio Redis client with a key prefix no other test uses (cleaned up after)."""
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url, socket_timeout=2)
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    client.test_prefix = prefix  # type: ignore[attr-defined]
+    try:
+        yield client
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Any]:
+    async with fresh_redis(redis_url) as client:
+        yield client

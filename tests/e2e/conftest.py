@@ -1,0 +1,78 @@
+"""Fixtures for multi-process tests: a redis-server, the simulators, gateway replicas.
+
+Redis and the simulators live for the module (starting them per test buys nothing:
+each test gets its own Redis key prefix and resets the simulator's log and faults);
+the replicas are started per test, because tests kill and restart them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.replicas import REPLICAS, Cluster, RedisServer, Simulators
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    # Keep each phase's report on the test item so fixtures can tell a failed test
+    # in teardown and print the replicas' logs only then.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    return any(
+        getattr(getattr(request.node, f"report_{when}", None), "failed", False)
+        for when in ("setup", "call")
+    )
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulators]:
+    sims = Simulators(tmp_path_factory.mktemp("simulators"))
+    sims.start()
+    try:
+        yield sims
+    finally:
+        sims.stop()
+
+
+@pytest.fixture
+def cluster(
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    simulators: Simulators,
+    tmp_path: Any,
+) -> Iterator[Cluster]:
+    """Three gateway replicas on their own Redis prefix, ready (``/readyz`` 200)."""
+    redis_server.ensure_running()
+    simulators.clear_faults()
+    simulators.reset_requests()
+    c = Cluster(redis_server, simulators, tmp_path, prefix=f"t{uuid.uuid4().hex[:12]}")
+    try:
+        c.start(REPLICAS)
+        yield c
+    finally:
+        c.close()
+        redis_server.ensure_running()
+        simulators.clear_faults()
+        if _failed(request):
+            print(f"\n=== replica logs (prefix {c.prefix}) ===\n{c.tails()}")

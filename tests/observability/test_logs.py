@@ -1,0 +1,238 @@
+"""T-O3: logs are JSON lines with a request id, one canonical line per request, no credential.
+
+The end-to-end check runs a real ``gateway serve`` process (JSON logging, as in
+production) in front of the Modzy simulator and reads every line it wrote to stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from adapters.modzy import PROVIDER_TYPE, SIMULATOR_KEY
+from adapters.simulation import SIM_CONTROL, Fault
+from gateway.logging import REDACTED, redact, scrub
+from gateway.settings import hash_api_key
+from tests.observability.support import ROOT
+
+KEY = "obs-test-key-5f2a9c0d1e"
+WRONG_KEYS = ("Bearer wrong-secret-abcdef123", "another-wrong-secret-987")
+QUERY_SECRET = "query-secret-4455667788"
+SECRETS = (KEY, SIMULATOR_KEY, "wrong-secret-abcdef123", "another-wrong-secret-987", QUERY_SECRET)
+CANONICAL_FIELDS = {
+    "request_id", "method", "route", "path", "status", "duration_ms", "upstream_ms",
+    "provider", "cache", "tenant", "key_id", "level", "timestamp",
+}  # fmt: skip
+
+
+class TestRedaction:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("Bearer abc.def-123", f"Bearer {REDACTED}"),
+            ("apikey sk-123456", f"apikey {REDACTED}"),
+            ("Basic dXNlcjpwYXNz", f"Basic {REDACTED}"),
+            ("Authorization: ApiKey sk-xyz", f"Authorization: {REDACTED}"),
+            ("headers {'X-API-Key': 'k-123456'}", f"headers {{'X-API-Key': '{REDACTED}'}}"),
+            ("GET /v1/jobs?api_key=abcd1234&x=1", f"GET /v1/jobs?api_key={REDACTED}&x=1"),
+            ('{"password": "hunter22"}', f'{{"password": "{REDACTED}"}}'),
+            ("job_3fa9 finished in 2 s", "job_3fa9 finished in 2 s"),
+        ],
+        ids=["bearer", "apikey-scheme", "basic", "header-line", "header-dict-repr", "query",
+             "json-field", "harmless"],
+    )  # fmt: skip
+    def test_credentials_inside_strings(self, value, expected):
+        assert scrub(value) == expected
+
+    def test_secret_keys_at_any_depth_and_ids_kept(self):
+        event = {
+            "event": "call",
+            "headers": {"Authorization": "x", "Accept": "application/json"},
+            "nested": [{"access_token": "t"}, ("Bearer zzz-123",)],
+            "key_id": "acme-svc",
+            "api_key": "k",
+        }
+        out = redact(None, "info", event)
+        assert out["headers"] == {"Authorization": REDACTED, "Accept": "application/json"}
+        assert out["nested"] == [{"access_token": REDACTED}, [f"Bearer {REDACTED}"]]
+        assert out["key_id"] == "acme-svc" and out["api_key"] == REDACTED
+
+
+STDLIB_SCRIPT = textwrap.dedent(
+    """
+    import logging, warnings, structlog
+    from gateway.logging import configure_logging
+    configure_logging("json", "info")
+    structlog.contextvars.bind_contextvars(request_id="rid-123")
+    logging.getLogger("aiohttp.server").error("bad header Authorization: Bearer std-secret-1")
+    warnings.warn("deprecated thing")
+    try:
+        raise ValueError("token=exc-secret-2 refused")
+    except ValueError:
+        logging.getLogger("redis").exception("redis failed")
+        structlog.get_logger("gateway").exception("boom", headers={"x-api-key": "kv-secret-3"})
+    """
+)
+
+
+def test_stdlib_logs_go_through_the_same_json_pipeline():
+    """aiohttp, redis and warnings lines are JSON, carry the request id, and are redacted."""
+    proc = subprocess.run(
+        [sys.executable, "-c", STDLIB_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.stderr == ""
+    assert [e.get("logger") for e in lines] == ["aiohttp.server", "py.warnings", "redis", None]
+    assert all(e["request_id"] == "rid-123" for e in lines)
+    assert all("level" in e and "timestamp" in e for e in lines)
+    assert lines[2]["exception"][0]["exc_type"] == "ValueError"  # traceback as data
+    assert lines[3]["exception"][0]["exc_type"] == "ValueError"
+    for secret in ("std-secret-1", "exc-secret-2", "kv-secret-3"):
+        assert secret not in proc.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def serve_config(tmp_path: Path, sim_url: str) -> Path:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            logging: {{format: json, level: info}}
+            providers:
+              - name: modzy
+                type: modzy
+                base_url: {sim_url}/api
+                credential: {{env: OBS_TEST_MODZY_KEY}}
+                timeouts: {{connect: 2, read: 5, total: 10}}
+                models: [{{id: ed542963de, version: "1.0.1", output_type: classification}}]
+            aliases: {{sentiment: modzy/ed542963de@1.0.1}}
+            api_keys:
+              - id: acme-svc
+                sha256: {hash_api_key(KEY)}
+                tenant: acme
+                scopes: [jobs:read, jobs:write]
+            """
+        )
+    )
+    return config
+
+
+async def exercise(base: str, sim: Any) -> list[str]:
+    """Requests of every kind; returns the X-Request-ID of each answer."""
+    ids: list[str] = []
+    bearer = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(base) as s:
+
+        async def call(method: str, path: str, **kw: Any) -> Any:
+            async with s.request(method, path, **kw) as r:
+                ids.append(r.headers["X-Request-ID"])
+                return r.status, await r.json(content_type=None)
+
+        body = {"model": "sentiment", "inputs": [{"name": "a", "text": "Great"}]}
+        status, job = await call(
+            "POST", "/v1/jobs", json=body, headers={**bearer, "Prefer": "wait=5"}
+        )
+        assert status == 200, job
+        status, _ = await call(
+            "GET", f"/v1/jobs/{job['id']}", headers={"X-API-Key": KEY, "X-Request-ID": "obs-rid-1"}
+        )
+        assert status == 200 and ids[-1] == "obs-rid-1"
+        assert (await call("GET", f"/v1/jobs/{job['id']}/results", headers=bearer))[0] == 200
+        assert (await call("GET", "/v1/jobs", headers={"Authorization": WRONG_KEYS[0]}))[0] == 401
+        assert (await call("GET", "/v1/jobs", headers={"X-API-Key": WRONG_KEYS[1]}))[0] == 401
+        assert (await call("GET", f"/v1/jobs?api_key={QUERY_SECRET}", headers=bearer))[0] == 200
+        assert (await call("GET", "/no/such/route"))[0] == 404
+        sim.set_faults([Fault(kind="status", status=500, match="POST", times=1)])
+        assert (await call("POST", "/v1/jobs", json=body, headers=bearer))[0] == 502
+    # A request aiohttp cannot parse never reaches the app; its log line must be JSON too.
+    reader, writer = await asyncio.open_connection(*base.removeprefix("http://").split(":"))
+    writer.write(b"GET / HTTP/1.1\r\nBad Name: Bearer " + KEY.encode() + b"\r\n\r\n")
+    await writer.drain()
+    await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return ids
+
+
+async def test_serve_writes_only_json_lines_with_request_ids_and_no_credentials(tmp_path):
+    sim_app = PROVIDER_TYPE.fast_simulator(None)
+    async with TestServer(sim_app, host="127.0.0.1") as sim:
+        port = free_port()
+        config = serve_config(tmp_path, str(sim.make_url("")).rstrip("/"))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "serve", "--config", str(config),
+            "--host", "127.0.0.1", "--port", str(port),
+            cwd=ROOT,
+            env={**os.environ, "OBS_TEST_MODZY_KEY": SIMULATOR_KEY},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            ready_ids = await wait_ready(base, proc)
+            ids = ready_ids + await exercise(base, sim_app[SIM_CONTROL])
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)  # what Kubernetes sends
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    out, err = stdout.decode(), stderr.decode()
+    assert proc.returncode == 0, err
+    assert err == ""
+    for secret in SECRETS:
+        assert secret not in out, secret
+
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]  # every line is JSON
+    assert lines[0]["event"] == "serving"
+    requests = [e for e in lines if e["event"] == "request"]
+    # One canonical line per request, carrying the id the caller saw.
+    assert [e["request_id"] for e in requests] == ids
+    for e in requests:
+        assert set(e) >= CANONICAL_FIELDS, CANONICAL_FIELDS - set(e)
+        assert "?" not in e["path"]
+    done = [e for e in requests if e["route"] == "/v1/jobs" and e["status"] == 200]
+    assert done[0]["tenant"] == "acme" and done[0]["key_id"] == "acme-svc"
+    assert done[0]["provider"] == "modzy" and done[0]["upstream_ms"] > 0
+    # Lines written inside a request carry its id; the rest are process-level.
+    in_request = [e for e in lines if "request_id" in e]
+    assert {e["request_id"] for e in in_request} == set(ids)
+    outside = [e for e in lines if "request_id" not in e]
+    allowed = {"serving", "bad_http_request", "aiohttp.server"}  # start-up, unparseable request
+    assert {e.get("logger") or e["event"] for e in outside} <= allowed, outside
+    assert any(e["event"] == "provider_error" for e in in_request)
+
+
+async def wait_ready(base: str, proc: asyncio.subprocess.Process) -> list[str]:
+    ids = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(150):
+            assert proc.returncode is None, await proc.communicate()
+            try:
+                async with s.get(f"{base}/healthz") as r:
+                    ids.append(r.headers["X-Request-ID"])
+                    return ids
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+    pytest.fail("gateway serve did not start in 15 s")

@@ -1,0 +1,208 @@
+"""Every dashboard panel shows data from a real Prometheus after a demo traffic run.
+
+A real Prometheus (Debian's binary, temp config and storage, loopback port, 1 s
+scrapes) scrapes a real gateway on loopback while it serves demo traffic against
+the provider simulators: successful jobs, a job with a failing item, 4xx answers,
+a provider fault, a provider 429 with Retry-After, concurrent reads of one job.
+Then every query of every panel goes through Prometheus's HTTP API, with the
+template variables at "All", and must return at least one finite value, and may
+only select metrics the gateway exports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.modzy import EXAMPLES
+from adapters.simulation import Fault
+from tests.conftest import AUTH, Harness
+from tests.observability.support import (
+    PanelQuery,
+    expand,
+    exported_names,
+    label_values_query,
+    load_dashboard,
+    metric_names,
+    panel_queries,
+    tool,
+)
+
+pytestmark = pytest.mark.timeout(90)
+
+SCRAPE_SECONDS = 1
+RATE_INTERVAL = "30s"
+#: A first round creates every series; later rounds make their rates non-zero.
+MIN_ROUNDS = 2
+DEADLINE_SECONDS = 35
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def prometheus(tmp_path: Path) -> AsyncIterator[Any]:
+    """Start Prometheus; the test then tells it what to scrape via ``start(target)``."""
+    procs: list[asyncio.subprocess.Process] = []
+    log_path = tmp_path / "prometheus.log"
+
+    async def start(target: str) -> str:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            f"  scrape_interval: {SCRAPE_SECONDS}s\n"
+            f"  scrape_timeout: {SCRAPE_SECONDS}s\n"
+            "scrape_configs:\n"
+            "  - job_name: gateway\n"
+            f"    static_configs: [{{targets: ['{target}']}}]\n"
+        )
+        with log_path.open("wb") as log:  # the child keeps its own descriptor
+            proc = await asyncio.create_subprocess_exec(
+                tool("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as s:
+            for _ in range(100):
+                assert proc.returncode is None, log_path.read_text()
+                try:
+                    async with s.get(f"{base}/-/ready") as r:
+                        if r.status == 200:
+                            return base
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        pytest.fail("Prometheus did not become ready in 10 s")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def demo_round(h: Harness) -> None:
+    """One round of demo traffic touching every panel's metrics."""
+    c, sim = h.client, h.sim
+
+    async def wait(job_id: str) -> dict[str, Any]:
+        r = await c.get(f"/v1/jobs/{job_id}", headers={**AUTH, "Prefer": "wait=10"})
+        body: dict[str, Any] = await r.json()
+        assert body["done"], body
+        return body
+
+    good = [{"name": f"r{i}", "text": t} for i, t in enumerate(("Great", "Awful", "Fine"))]
+    mixed = [{"name": i.name, "text": i.text} for i in EXAMPLES.partly_failing_inputs]
+    jobs = []
+    for inputs in (good, mixed):
+        r = await c.post("/v1/jobs", json={"model": "sentiment", "inputs": inputs}, headers=AUTH)
+        assert r.status == 202, await r.text()
+        jobs.append((await r.json())["id"])
+    # Concurrent reads of a running job share provider calls (coalescing).
+    await asyncio.gather(*(c.get(f"/v1/jobs/{jobs[0]}", headers=AUTH) for _ in range(5)))
+    finished = [await wait(j) for j in jobs]
+    assert finished[1]["status"] == "partially_succeeded", finished[1]
+    for _ in range(2):  # a miss, then a hit
+        r = await c.get(f"/v1/jobs/{jobs[0]}/results", headers=AUTH)
+        assert r.status == 200
+    # Caller mistakes.
+    assert (await c.get("/v1/jobs/job_nope", headers=AUTH)).status == 404
+    assert (await c.get("/v1/jobs")).status == 401
+    # A provider fault: the submit fails with a 5xx.
+    sim.set_faults([Fault(kind="status", status=500, match="POST", times=1)])
+    r = await c.post("/v1/jobs", json={"model": "sentiment", "inputs": good}, headers=AUTH)
+    assert r.status == 502, await r.text()
+    # A provider 429 with Retry-After on a status read: paused, retried, answered.
+    r = await c.post("/v1/jobs", json={"model": "sentiment", "inputs": good}, headers=AUTH)
+    throttled_job = (await r.json())["id"]
+    sim.set_faults([Fault(kind="status", status=429, retry_after="1", match="GET", times=1)])
+    r = await c.get(f"/v1/jobs/{throttled_job}", headers=AUTH)
+    assert r.status == 200, await r.text()
+    sim.clear_faults()
+    await wait(throttled_job)
+
+
+async def query(s: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
+    async with s.get(f"{base}/api/v1/query", params={"query": promql}) as r:
+        body = await r.json()
+    assert body["status"] == "success", (promql, body)
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def has_value(result: list[dict[str, Any]]) -> bool:
+    return any(math.isfinite(float(series["value"][1])) for series in result)
+
+
+async def empty_panels(
+    s: aiohttp.ClientSession, base: str, queries: list[PanelQuery]
+) -> list[PanelQuery]:
+    return [
+        q
+        for q in queries
+        if not has_value(await query(s, base, expand(q.expr, rate_interval=RATE_INTERVAL)))
+    ]
+
+
+async def test_every_dashboard_panel_has_data_in_a_real_prometheus(make_gateway, prometheus):
+    started = time.monotonic()
+    dashboard = load_dashboard()
+    queries = panel_queries(dashboard)
+    h = await make_gateway(["modzy"], status_cache_seconds=0)
+    base = await prometheus(f"127.0.0.1:{h.client.server.port}")
+
+    exported = exported_names(await (await h.client.get("/metrics")).text())
+    rounds = 0
+    async with aiohttp.ClientSession() as s:
+        while True:
+            await demo_round(h)
+            rounds += 1
+            exported |= exported_names(await (await h.client.get("/metrics")).text())
+            await asyncio.sleep(SCRAPE_SECONDS * 1.5)  # let Prometheus scrape the round
+            if rounds < MIN_ROUNDS:
+                continue
+            missing = await empty_panels(s, base, queries)
+            if not missing or time.monotonic() - started > DEADLINE_SECONDS:
+                break
+
+        assert not missing, (
+            f"panels without data after {rounds} rounds: {[str(q) for q in missing]}"
+        )
+        # Panels select only what the gateway exports (no typo, no metric of a feature
+        # that does not exist yet, no kube-state-metrics series).
+        for q in queries:
+            unknown = metric_names(q.expr) - exported
+            assert not unknown, f"{q} selects metrics the gateway does not export: {unknown}"
+        # The provider and route variables offer the values the traffic produced.
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        for name, expected in (("provider", "modzy"), ("route", "/v1/jobs/{job_id}")):
+            metric, label = label_values_query(variables[name]["definition"])
+            assert metric in exported
+            async with s.get(
+                f"{base}/api/v1/label/{label}/values", params={"match[]": metric}
+            ) as r:
+                values = (await r.json())["data"]
+            assert expected in values, f"variable {name} offers {values}"
