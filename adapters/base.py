@@ -179,6 +179,9 @@ class ResultSet:
 
     items: Mapping[str, ItemResult]
     job_outputs: tuple[JobOutput, ...] = ()
+    #: Set by the gateway when it read these results after the job finished: only
+    #: such a set may answer for a finished job (a running job's partial set may not).
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)

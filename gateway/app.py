@@ -18,12 +18,16 @@ from adapters.registry import provider_type
 from adapters.upstream import Upstream, UpstreamSettings
 from gateway.auth_setup import install_auth
 from gateway.backends import build_backends, close_redis
+from gateway.buckets import Buckets, MemoryBuckets
 from gateway.cache import ResultCache
 from gateway.catalog import ModelCatalog
 from gateway.clock import Clock, SystemClock
+from gateway.gcra import MICROS
+from gateway.job_limits import JobLimits, MemoryJobCounters
 from gateway.jobs import JobService
 from gateway.keys import (
     ADAPTERS,
+    CALLER_LIMITER,
     CATALOG,
     CLOCK,
     JOBS,
@@ -33,6 +37,7 @@ from gateway.keys import (
     STORE,
     UPSTREAMS,
 )
+from gateway.keyspace import Keyspace
 from gateway.lifecycle import Lifecycle
 from gateway.loop_lag import loop_lag_ctx
 from gateway.metrics import Metrics
@@ -41,6 +46,8 @@ from gateway.middleware.body import body_limit_middleware
 from gateway.middleware.context import context_middleware
 from gateway.middleware.errors import error_middleware
 from gateway.middleware.hardening import harden_framework_answers
+from gateway.middleware.ratelimit import ratelimit_middleware
+from gateway.ratelimit import CallerLimiter, SharedLimits
 from gateway.routes import add_routes
 from gateway.settings import ProviderSettings, Settings
 from gateway.store import JobStore
@@ -74,6 +81,7 @@ def create_app(
     clock: Clock | None = None,
     registry: CollectorRegistry | None = None,
     redis: aioredis.Redis | None = None,
+    buckets: Buckets | None = None,
 ) -> web.Application:
     """The gateway as an aiohttp application.
 
@@ -85,6 +93,8 @@ def create_app(
         clock: the clock (default: the system's).
         registry: the Prometheus registry the app's metrics live on.
         redis: a Redis client to share state through (default: from ``redis.url``).
+        buckets: the caller limits' buckets (default: Redis's, or this process's);
+            tests pass one on a fake clock.
     """
     clock = clock or SystemClock()
     metrics = Metrics(registry)
@@ -101,9 +111,34 @@ def create_app(
             ProviderConfig(name=p.name, type=p.type, defaults=p.defaults), upstream
         )
     catalog = ModelCatalog(settings)
+    limits = settings.ratelimit
+    shared_buckets = buckets if buckets is not None else backends.buckets
+    guard = SharedLimits(limits, metrics, shared=shared_buckets is not None)
+    keyspace = Keyspace(settings.redis.prefix)
+    caller_limiter = CallerLimiter(
+        limits,
+        shared=shared_buckets,
+        local=MemoryBuckets(now_us=lambda: int(clock.monotonic() * MICROS)),
+        keys=keyspace,
+        observer=metrics,
+        guard=guard,
+    )
+    job_limits = JobLimits(
+        guard,
+        shared=backends.counters,
+        local=MemoryJobCounters(clock.monotonic),
+        keys=keyspace,
+        observer=metrics,
+    )
 
     app = web.Application(
-        middlewares=[context_middleware, error_middleware, body_limit_middleware, auth_middleware],
+        middlewares=[
+            context_middleware,
+            error_middleware,
+            body_limit_middleware,
+            auth_middleware,
+            ratelimit_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
         handler_args={"max_line_size": 8190, "max_field_size": 8190},
     )
@@ -116,6 +151,7 @@ def create_app(
     app[ADAPTERS] = built
     app[UPSTREAMS] = upstreams
     app[LIFECYCLE] = Lifecycle()
+    app[CALLER_LIMITER] = caller_limiter
     app[JOBS] = JobService(
         store=store,
         adapters=built,
@@ -130,6 +166,7 @@ def create_app(
         max_inputs=settings.max_inputs_per_job,
         poll_interval=settings.wait_poll_interval,
         observer=metrics,
+        limits=job_limits,
     )
     add_routes(app)
     app.cleanup_ctx.append(_upstreams_ctx)

@@ -1,9 +1,9 @@
 """Choosing where shared state lives: in this process, or in Redis for every replica.
 
-With ``redis.url`` set, job records, results, status freshness, idempotency keys
-and coalescing leases live in Redis (one connection pool per process), and finished
-records and results are also kept in process so they stay readable if Redis fails.
-Without it, all of them live in this process.
+With ``redis.url`` set, job records, results, status freshness, idempotency keys,
+coalescing leases and the limit buckets and counters live in Redis (one connection
+pool per process), and finished records and results are also kept in process so they
+stay readable if Redis fails. Without it, all of them live in this process.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.asyncio.cluster import RedisCluster
 
+from gateway.buckets import Buckets, RedisBuckets
 from gateway.cache import (
     CacheErrors,
     Freshness,
@@ -26,6 +27,7 @@ from gateway.cache import (
 from gateway.clock import Clock
 from gateway.coalesce import Coalescer
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore
+from gateway.job_limits import JobCounters, RedisJobCounters
 from gateway.keyspace import Keyspace
 from gateway.metrics import Metrics
 from gateway.redis_store import RedisJobStore
@@ -42,6 +44,9 @@ class Backends:
     idempotency: IdempotencyStore
     coalescer: Coalescer
     redis: aioredis.Redis | None
+    #: Shared limit buckets and job counters (None: in this process only).
+    buckets: Buckets | None = None
+    counters: JobCounters | None = None
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -98,6 +103,8 @@ def build_backends(
             on_coalesced=metrics.coalesced,
         ),
         redis=client,
+        buckets=RedisBuckets(client),
+        counters=RedisJobCounters(client),
     )
 
 

@@ -46,8 +46,14 @@ class Freshness(Protocol):
 class CacheErrors:
     """Counts soft cache failures and logs them at most once per interval."""
 
-    def __init__(self, on_error: Callable[[], None] | None = None, interval: float = 10.0):
+    def __init__(
+        self,
+        on_error: Callable[[], None] | None = None,
+        interval: float = 10.0,
+        event: str = "cache_unavailable",
+    ):
         self._on_error = on_error or (lambda: None)
+        self._event = event
         self._interval = interval
         self._last_log = float("-inf")
         self._suppressed = 0
@@ -57,7 +63,7 @@ class CacheErrors:
         now = time.monotonic()
         if now - self._last_log >= self._interval:
             _log.warning(
-                "cache_unavailable",
+                self._event,
                 where=where,
                 error=type(exc).__name__,
                 suppressed=self._suppressed,

@@ -129,6 +129,7 @@ def results_to_json(results: ResultSet) -> str:
         {
             "items": [_item_to_dict(i) for i in results.items.values()],
             "job_outputs": [o.model_dump(mode="json") for o in results.job_outputs],
+            "final": results.final,
         },
         separators=(",", ":"),
     )
@@ -140,4 +141,5 @@ def results_from_json(raw: str | bytes) -> ResultSet:
     return ResultSet(
         items={i.input: i for i in items},
         job_outputs=tuple(_JOB_OUTPUT.validate_python(o) for o in d.get("job_outputs", [])),
+        final=bool(d.get("final", False)),
     )

@@ -27,6 +27,10 @@ class RequestFacts:
     provider: str | None = None
     tenant: str | None = None
     key_id: str | None = None
+    #: ``RateLimit-Policy`` and ``RateLimit`` for the answer, once a limit was checked.
+    ratelimit_headers: dict[str, str] | None = None
+    #: The caller limit's decision for the log line: allowed, limited or shadow_limited.
+    ratelimit: str | None = None
 
 
 FACTS: ContextVar[RequestFacts | None] = ContextVar("gateway_request_facts", default=None)

@@ -19,7 +19,9 @@ imports ``aiohttp.web`` or raises ``web.HTTP*``.
     │   │   ├── UnsupportedInput      422 unsupported_input
     │   │   ├── IdempotencyKeyReused  422 idempotency_key_reused
     │   │   └── CancelNotSupported    422 cancel_not_supported
-    │   └── RateLimited               429 rate_limited       + Retry-After
+    │   └── RateLimited               429 rate_limited       + Retry-After, RateLimit*
+    │       ├── ConcurrencyLimited    429 concurrency_limited (too many unfinished jobs)
+    │       └── QuotaExceeded         429 quota_exceeded     (the day's jobs are used up)
     ├── ProviderError                 (adapters/errors.py: the upstream's fault)
     └── DependencyError               503
         └── StoreUnavailable          503 store_unavailable
@@ -52,6 +54,8 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal"
     title: ClassVar[str] = "Internal Server Error"
+    #: The RFC 9457 problem type: ``about:blank`` where the status says it all.
+    type: ClassVar[str] = "about:blank"
 
     def __init__(
         self,
@@ -142,6 +146,18 @@ class RateLimited(RequestRejected):
     status = 429
     code = "rate_limited"
     title = "Too Many Requests"
+
+
+class ConcurrencyLimited(RateLimited):
+    code = "concurrency_limited"
+    # A problem type of its own: a client backs off differently from a rate limit
+    # (wait for a job to finish rather than for time to pass).
+    type = "tag:inference-gateway,2026:problem:concurrency-limited"
+
+
+class QuotaExceeded(RateLimited):
+    code = "quota_exceeded"
+    type = "tag:inference-gateway,2026:problem:quota-exceeded"
 
 
 class DependencyError(GatewayError):

@@ -10,7 +10,10 @@ Rules it keeps:
 * an unfinished job's status is reused for ``status_cache_seconds`` and concurrent
   reads share one provider call (``Coalescer``), on one replica or across replicas;
 * finished records and results are also kept in this process, so they stay readable
-  while the shared store is down.
+  while the shared store is down;
+* a submit takes its credential's unfinished-job slot and its tenant's daily job
+  before the provider is asked, and gives them back if it fails; the slot comes back
+  when the job is seen finished (``gateway.job_limits``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import json
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from adapters.base import (
@@ -61,6 +64,7 @@ from gateway.errors import (
     ValidationFailed,
 )
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from gateway.job_limits import JobLimits
 from gateway.models import InputItem, JobCreate
 from gateway.store import JobPage, JobRecord, JobStore
 
@@ -121,6 +125,7 @@ class JobService:
         status_cache_seconds: float = 0.0,
         local_cache: ResultCache | None = None,
         max_local_records: int = 10_000,
+        limits: JobLimits | None = None,
     ) -> None:
         """Args beyond the obvious:
         cache: the shared result cache (Redis, or memory for one process).
@@ -142,6 +147,7 @@ class JobService:
             ttl_seconds=24 * 3600, clock=clock.monotonic
         )
         self._status_ttl = status_cache_seconds
+        self._limits = limits
         # Finished records never change: keep them, so reads need neither store nor provider.
         self._finished: OrderedDict[tuple[str, str], JobRecord] = OrderedDict()
         self._max_local = max_local_records
@@ -209,15 +215,43 @@ class JobService:
                 errors=[FieldError("/options/explain", "not supported by this provider")],
             )
         adapter.validate(request)
+        job_id = new_job_id()
+        admission = None
+        if self._limits is not None:
+            admission = await self._limits.admit(principal, resolved.ref.provider, job_id)
+        try:
+            # A job the provider runs but the gateway cannot record is an orphan: make
+            # sure the store answers before the provider is asked.
+            await self._store.ping()
+            record = await self._create(principal, body, request, adapter, job_id)
+        except BaseException:
+            if admission is not None and self._limits is not None:
+                await self._limits.undo(admission)
+            raise
+        if record.done:
+            await self._job_done(record)
+        self._observer.submitted(record.provider)
+        return record
+
+    async def _create(
+        self,
+        principal: Principal,
+        body: JobCreate,
+        request: JobRequest,
+        adapter: ProviderAdapter,
+        job_id: str,
+    ) -> JobRecord:
+        """Submit to the provider and store the record (cancelling the job if that fails)."""
         with upstream_call():
             submission = await adapter.submit(request)
         now = self._clock.now()
+        resolved = request.model
         record = JobRecord(
-            id=new_job_id(),
+            id=job_id,
             tenant=principal.tenant,
             key_id=principal.key_id,
-            model=str(resolved.ref),
-            provider=resolved.ref.provider,
+            model=str(resolved),
+            provider=resolved.provider,
             input_names=tuple(i.name for i in body.inputs),
             created_at=now,
             updated_at=now,
@@ -240,7 +274,6 @@ class JobService:
                 except Exception:
                     pass
             raise
-        self._observer.submitted(record.provider)
         return record
 
     # -- read -----------------------------------------------------------------------------
@@ -301,7 +334,7 @@ class JobService:
             results = await self._coalescer.run(
                 f"results:{record.id}",
                 lambda: self._fetch_results(record),
-                lambda: self._cache.get(record.tenant, record.id),
+                lambda: self._shared_results(record),
             )
         items = [self._item(record, results, name) for name in record.input_names]
         return JobResults(record=record, items=items, results=results)
@@ -311,15 +344,22 @@ class JobService:
             found = await self._local_cache.get(record.tenant, record.id)
             if found is not None:
                 return found
-        found = await self._cache.get(record.tenant, record.id)
+        found = await self._shared_results(record)
         if found is not None and record.done and self._local_cache is not None:
             await self._local_cache.put(record.tenant, record.id, found)
+        return found
+
+    async def _shared_results(self, record: JobRecord) -> ResultSet | None:
+        found = await self._cache.get(record.tenant, record.id)
+        if found is not None and record.done and not found.final:
+            return None  # read while the job ran: not a finished job's last word
         return found
 
     async def _fetch_results(self, record: JobRecord) -> ResultSet:
         with upstream_call():
             results = await self._adapter(record.provider).results(self._handle(record))
         if record.done:
+            results = replace(results, final=True)
             await self._cache.put(record.tenant, record.id, results)
             if self._local_cache is not None:
                 await self._local_cache.put(record.tenant, record.id, results)
@@ -353,6 +393,7 @@ class JobService:
         updated = self._apply(record, report)
         await self._store.update(updated)
         self._remember(updated)
+        await self._job_done(updated)
         return updated
 
     # -- internals --------------------------------------------------------------------------
@@ -409,7 +450,13 @@ class JobService:
         if self._status_ttl > 0:
             await self._freshness.mark(record.id, self._status_ttl)
         self._remember(updated)
+        if updated.done and not record.done:
+            await self._job_done(updated)
         return updated
+
+    async def _job_done(self, record: JobRecord) -> None:
+        if self._limits is not None:
+            await self._limits.finished(record.tenant, record.key_id, record.id)
 
     async def _fresh_record(self, record: JobRecord) -> JobRecord | None:
         """What another replica just learned of the job, once it is there."""

@@ -13,6 +13,7 @@ from gateway.clock import Clock
 from gateway.jobs import JobService
 from gateway.lifecycle import Lifecycle
 from gateway.metrics import Metrics
+from gateway.ratelimit import CallerLimiter
 from gateway.settings import Settings
 from gateway.store import JobStore
 
@@ -27,5 +28,6 @@ ADAPTERS = web.AppKey("adapters", dict[str, ProviderAdapter])
 UPSTREAMS = web.AppKey("upstreams", list[Upstream])
 JOBS = web.AppKey("jobs", JobService)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+CALLER_LIMITER = web.AppKey("caller_limiter", CallerLimiter)
 
 PRINCIPAL = web.RequestKey("principal", Principal)

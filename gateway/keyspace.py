@@ -1,7 +1,9 @@
 """Every Redis key the gateway writes, built in one place under one prefix.
 
 Keys are per tenant where the data is (the listing index, results, idempotency
-keys), so a lookup with another tenant's name finds nothing. Every key is written
+keys, limits), so a lookup with another tenant's name finds nothing. The limit keys
+carry the tenant as a Redis Cluster hash tag (``{tenant}``), so one script can charge
+a credential's and its tenant's buckets together on a cluster too. Every key is written
 with a TTL; the listing index is trimmed by age and by count on every insert.
 """
 
@@ -39,3 +41,15 @@ class Keyspace:
         # Hashed: the caller's key may be long or contain anything.
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f"{self.prefix}:idem:{tenant}:{digest}"
+
+    def rate_bucket(self, tenant: str, who: str, policy: str) -> str:
+        """A GCRA bucket: ``who`` is ``k<hash of the key id>`` or ``tenant``."""
+        return f"{self.prefix}:rl:{{{tenant}}}:{who}:{policy}"
+
+    def job_slots(self, tenant: str, who: str) -> str:
+        """A sorted set of a credential's unfinished jobs, scored by their expiry."""
+        return f"{self.prefix}:slots:{{{tenant}}}:{who}"
+
+    def daily_jobs(self, tenant: str, provider: str) -> str:
+        """A hash of jobs per UTC day (field: the day number) for a tenant and provider."""
+        return f"{self.prefix}:quota:{{{tenant}}}:{provider}"

@@ -7,8 +7,8 @@ outcome classes. No key, tenant or job id is ever a label. The process and Pytho
 runtime collectors (``process_*``, ``python_*``) keep their standard names, which
 dashboards everywhere already know.
 
-Metrics for features that do not exist yet (rate limiting, circuit breakers) are not
-defined here: a metric nothing feeds is a dashboard lie.
+Metrics for features that do not exist are not defined here: a metric nothing feeds
+is a dashboard lie.
 """
 
 from __future__ import annotations
@@ -163,6 +163,25 @@ class Metrics:
             "Job reads that shared another read's provider call instead of making their own.",
             registry=r,
         )
+        self.ratelimit_decisions = Counter(
+            "gateway_ratelimit_decisions_total",
+            "Caller limit decisions, by policy (submit, read, tenant-submit, tenant-read, "
+            "concurrent_jobs, daily_jobs) and outcome (allowed, limited, shadow_limited: "
+            "would have been limited, admitted in shadow mode or failure_mode open).",
+            ["policy", "outcome"],
+            registry=r,
+        )
+        self.ratelimit_fallbacks = Counter(
+            "gateway_ratelimit_fallback_total",
+            "Limit decisions made without Redis, by the failure mode applied.",
+            ["mode"],
+            registry=r,
+        )
+        self.ratelimit_backend_errors = Counter(
+            "gateway_ratelimit_backend_errors_total",
+            "Redis failures and timeouts met by the caller limits.",
+            registry=r,
+        )
         self.shared_state_errors = Counter(
             "gateway_cache_errors_total",
             "Failures of the shared cache (Redis) that were absorbed by reading through.",
@@ -234,6 +253,16 @@ class Metrics:
 
     def cache_error(self) -> None:
         self.shared_state_errors.inc()
+
+    # LimitObserver (gateway.ratelimit, gateway.job_limits)
+    def ratelimit_decision(self, policy: str, outcome: str) -> None:
+        self.ratelimit_decisions.labels(policy, outcome).inc()
+
+    def ratelimit_fallback(self, mode: str) -> None:
+        self.ratelimit_fallbacks.labels(mode).inc()
+
+    def ratelimit_backend_error(self) -> None:
+        self.ratelimit_backend_errors.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

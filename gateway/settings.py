@@ -37,6 +37,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from gateway.limit_settings import RateLimitSettings
 from gateway.security_settings import AuthSettings, UrlGuardSettings, resolve_auth
 
 PROVIDER_TYPES = ("modzy", "vody", "woodwide", "annolab", "llamacloud")
@@ -184,6 +185,8 @@ class Settings(BaseSettings):
     #: JWTs, trusted proxies and the failed-authentication limit (API keys: ``api_keys``).
     auth: AuthSettings = AuthSettings()
     url_guard: UrlGuardSettings = UrlGuardSettings()
+    #: Caller limits: rates per key and tenant, unfinished jobs, daily job quotas.
+    ratelimit: RateLimitSettings = RateLimitSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -140,6 +140,7 @@ async def make_gateway(aiohttp_client: Any) -> AsyncIterator[GatewayFactory]:
         sim_apps: Mapping[str, web.Application] | None = None,
         adapters: Mapping[str, ProviderAdapter] | None = None,
         provider_over: Mapping[str, dict[str, Any]] | None = None,
+        app_over: Mapping[str, Any] | None = None,
         **settings_over: Any,
     ) -> Harness:
         providers = []
@@ -157,7 +158,7 @@ async def make_gateway(aiohttp_client: Any) -> AsyncIterator[GatewayFactory]:
             )
         settings = make_settings(providers, **settings_over)
         registry = CollectorRegistry()
-        app = create_app(settings, adapters=adapters, registry=registry)
+        app = create_app(settings, adapters=adapters, registry=registry, **dict(app_over or {}))
         client = await aiohttp_client(app)
         return Harness(client=client, app=app, settings=settings, registry=registry, sims=sims)
 

@@ -83,6 +83,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             cache=facts.cache,
             tenant=facts.tenant,
             key_id=facts.key_id,
+            ratelimit=facts.ratelimit,
         )
         REQUEST_ID.reset(rid_token)
         FACTS.reset(facts_token)
@@ -106,6 +107,8 @@ def apply_headers(response: web.StreamResponse, facts: RequestFacts) -> None:
         response.headers["Cache-Status"] = (
             "gateway; hit" if facts.cache == "hit" else "gateway; fwd=miss"
         )
+    if facts.ratelimit_headers:
+        response.headers.update(facts.ratelimit_headers)
     response.headers["X-Content-Type-Options"] = "nosniff"
     if facts.tenant is not None:
         response.headers["Cache-Control"] = "no-store"

@@ -42,10 +42,11 @@ def problem_response(
     *,
     headers: dict[str, str] | None = None,
     errors: list[dict[str, str]] | None = None,
+    problem_type: str = "about:blank",
 ) -> web.Response:
     facts = FACTS.get()
     body: dict[str, object] = {
-        "type": "about:blank",
+        "type": problem_type,
         "title": title,
         "status": status,
         "code": code,
@@ -70,6 +71,7 @@ def render_error(exc: GatewayError) -> web.Response:
         exc.detail,
         headers=exc.headers or None,
         errors=[e.as_dict() for e in exc.errors] or None,
+        problem_type=exc.type,
     )
 
 
