@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.buckets import Buckets, RedisBuckets
 from gateway.cache import (
@@ -49,18 +52,39 @@ class Backends:
     counters: JobCounters | None = None
 
 
+def _retry() -> Retry:
+    # redis-py retries a failed command 10 times with backoff up to 1 s by default: a dead
+    # Redis would cost every request seconds. One immediate retry on a broken connection
+    # (a pooled socket that died with a Redis restart) reconnects; a timeout is final, so
+    # a hung Redis costs a request one socket timeout, as the settings promise.
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+
+
 def redis_client(settings: Settings) -> aioredis.Redis:
     r = settings.redis
     assert r.url is not None
-    options = {
-        "socket_timeout": r.socket_timeout,
-        "socket_connect_timeout": r.connect_timeout,
-        "max_connections": r.max_connections,
-    }
     if r.mode == "cluster":
-        cluster: aioredis.Redis = RedisCluster.from_url(r.url, **options)  # type: ignore[assignment]
+        cluster: aioredis.Redis = RedisCluster.from_url(  # type: ignore[assignment]
+            r.url,
+            socket_timeout=r.socket_timeout,
+            socket_connect_timeout=r.connect_timeout,
+            max_connections=r.max_connections,
+            retry=_retry(),
+        )
         return cluster
-    return aioredis.from_url(r.url, **options)
+    # A blocking pool: past max_connections a command waits (up to the socket timeout)
+    # for a free connection instead of failing at once with "Too many connections",
+    # which under a burst would look like an outage and send every limit decision to
+    # its fallback.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        r.url,
+        max_connections=r.max_connections,
+        timeout=r.socket_timeout,
+        socket_timeout=r.socket_timeout,
+        socket_connect_timeout=r.connect_timeout,
+        retry=_retry(),
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 def build_backends(

@@ -74,7 +74,8 @@ class DailyJobs(_Frozen):
 
 
 class RateLimitSettings(_Frozen):
-    #: What a decision does when Redis cannot answer: ``open`` admits, ``closed``
+    #: What a decision does when Redis cannot answer (a decision waits at most
+    #: ``redis.socket_timeout`` for it): ``open`` admits, ``closed``
     #: refuses (503 with Retry-After), ``local`` limits in this process with each
     #: quota divided by ``replicas``.
     failure_mode: Literal["open", "closed", "local"] = "local"
@@ -82,8 +83,6 @@ class RateLimitSettings(_Frozen):
     shadow: bool = False
     #: How many replicas share the limits: the ``local`` fallback's divisor.
     replicas: int = Field(default=1, ge=1, le=1000)
-    #: The longest a decision may wait for Redis before the failure mode applies.
-    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
     #: After a Redis failure, decide locally this long before asking Redis again.
     retry_redis_after_seconds: float = Field(default=1.0, ge=0, le=60)
     per_key: LimitSet = LimitSet()

@@ -26,12 +26,26 @@ def _problems(*statuses: int) -> dict[str, Any]:
     for s in statuses:
         entry: dict[str, Any] = {"description": _REASONS[s], "content": _PROBLEM}
         if s in (429, 503):
-            entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+            entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}}, **_RATELIMIT}
         if s == 401:
             entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
         out[str(s)] = entry
     return out
 
+
+#: IETF draft ratelimit-headers fields, on every /v1/ answer where limits are configured.
+_RATELIMIT = {
+    "RateLimit-Policy": {
+        "required": False,
+        "schema": {"type": "string"},
+        "description": 'The limits that apply, e.g. "read";q=100;w=60 (sent when configured).',
+    },
+    "RateLimit": {
+        "required": False,
+        "schema": {"type": "string"},
+        "description": 'What is left of each, e.g. "read";r=42;t=21 (sent when configured).',
+    },
+}
 
 _REASONS = {
     400: "Bad request (e.g. body is not JSON)",

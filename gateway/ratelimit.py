@@ -5,7 +5,7 @@ else). Its credential's bucket for that class, and its tenant's where configured
 charged in one atomic script (``gateway.buckets``), so across any number of replicas
 the admitted count never exceeds the quota, and Redis's clock times every decision.
 
-When Redis cannot answer within ``redis_timeout_seconds``, ``failure_mode`` decides:
+When Redis cannot answer (within ``redis.socket_timeout``), ``failure_mode`` decides:
 ``open`` admits, ``closed`` refuses with 503, ``local`` decides in this process with
 every quota divided by ``replicas``. After a failure the limiter decides locally for
 ``retry_redis_after_seconds`` before it asks Redis again (one probe at a time), so a
@@ -21,7 +21,6 @@ key: ``"submit";q=10;w=1`` and ``"submit";r=4;t=1``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import time
@@ -82,7 +81,11 @@ class SharedLimits:
         if resting:
             self._probing = True  # one request at a time finds out whether Redis is back
         try:
-            answer = await asyncio.wait_for(call(), self.settings.redis_timeout_seconds)
+            # Bounded by the Redis client's own connect and socket timeouts (redis.*):
+            # a timer around the whole call would also fire when this process is merely
+            # busy (the answer is there, the loop has not read it yet), and a busy
+            # replica deciding locally is a replica over-admitting.
+            answer = await call()
         except (*REDIS_ERRORS, TimeoutError) as exc:
             self._rest_until = self._monotonic() + self.settings.retry_redis_after_seconds
             self._errors.record(where, exc)
