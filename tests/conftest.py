@@ -167,6 +167,29 @@ async def make_gateway(aiohttp_client: Any) -> AsyncIterator[GatewayFactory]:
         await server.close()
 
 
+# -- measured numbers: what the reliability tests measured, in every run's output ------------
+
+_MEASURED: list[str] = []
+
+
+@pytest.fixture
+def measured() -> Callable[[str], None]:
+    """Record a number a test measured (admitted vs limit, observed rate vs configured);
+    every recorded line is printed in the run's summary, passed or failed."""
+
+    def record(line: str) -> None:
+        _MEASURED.append(line)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _MEASURED:
+        terminalreporter.section("measured by the reliability tests")
+        for line in _MEASURED:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def captured_logs() -> Any:
     with structlog.testing.capture_logs() as logs:

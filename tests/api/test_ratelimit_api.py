@@ -78,7 +78,7 @@ async def fire(h: Harness, clock: FakeMicros, n: int, span: float, headers=AUTH)
     return answers
 
 
-async def test_exactness_on_one_replica(make_gateway, limiter_store):
+async def test_exactness_on_one_replica(make_gateway, limiter_store, measured):
     """T-L1: 300 reads within 1 s against 100/60 s, burst 10: exactly the model's count."""
     store, clock, over = limiter_store
     h = await make_gateway(
@@ -89,7 +89,7 @@ async def test_exactness_on_one_replica(make_gateway, limiter_store):
     allowed = sum(r.status == 200 for r in answers)
     times = [start + int(i * MICROS / 300) for i in range(300)]
     expected = model_admissions(Quota(rate=100, period=60, burst=10), times)
-    print(f"\nT-L1 [{type(store).__name__}]: admitted {allowed} of 300, model {expected}")
+    measured(f"T-L1 [{type(store).__name__}]: admitted {allowed} of 300, model {expected}")
     assert expected == 12  # B + 1 = 11 at once, one more earned at 0.6 s
     assert allowed == expected
     for resp in answers:
@@ -149,7 +149,7 @@ async def test_submits_and_reads_have_separate_buckets(make_gateway):
     assert (await h.client.post("/v1/jobs", json=body, headers=AUTH)).status == 202
 
 
-async def test_keys_are_isolated(make_gateway, limiter_store):
+async def test_keys_are_isolated(make_gateway, limiter_store, measured):
     """T-L3: key A's exhaustion leaves key B's allowed count unchanged (difference 0)."""
     store, clock, over = limiter_store
     h = await make_gateway(
@@ -164,7 +164,7 @@ async def test_keys_are_isolated(make_gateway, limiter_store):
             answers.append((headers is AUTH, resp.status))
     a = sum(1 for is_a, status in answers if is_a and status == 200)
     b = sum(1 for is_a, status in answers if not is_a and status == 200)
-    print(f"\nT-L3 [{type(store).__name__}]: B alone {alone}, B beside A {b}, A {a}")
+    measured(f"T-L3 [{type(store).__name__}]: B alone {alone}, B beside A {b}, A {a}")
     assert alone == b == a == 11
 
 
@@ -203,7 +203,7 @@ async def test_key_overrides_replace_defaults_field_by_field(make_gateway):
 
 
 async def test_shadow_mode_refuses_nothing_and_counts_what_it_would_have(
-    make_gateway, limiter_store
+    make_gateway, limiter_store, measured
 ):
     """T-L8: with shadow on, 0 refusals; the would-be count equals T-L1's refusals (288)."""
     store, clock, over = limiter_store
@@ -216,8 +216,8 @@ async def test_shadow_mode_refuses_nothing_and_counts_what_it_would_have(
     shadowed = sample(
         h, "gateway_ratelimit_decisions_total", policy="read", outcome="shadow_limited"
     )
-    print(
-        f"\nT-L8 [{type(store).__name__}]: refused {sum(r.status == 429 for r in answers)}, "
+    measured(
+        f"T-L8 [{type(store).__name__}]: refused {sum(r.status == 429 for r in answers)}, "
         f"would have refused {shadowed:g}"
     )
     assert all(r.status == 200 for r in answers)
@@ -270,7 +270,7 @@ async def test_a_job_seen_finished_by_a_read_gives_its_slot_back(make_gateway):
     assert (await h.client.post("/v1/jobs", json=job(), headers=AUTH)).status == 202
 
 
-async def test_random_submit_cancel_fail_cycles_leak_no_slot(make_gateway, redis_url):
+async def test_random_submit_cancel_fail_cycles_leak_no_slot(make_gateway, redis_url, measured):
     """T-L9: 1,000 random submits, cancels, provider failures and failing jobs on the Redis
     counters; once every job has ended, the slot count is back to 0."""
     async with fresh_redis(redis_url) as client:
@@ -314,7 +314,7 @@ async def test_random_submit_cancel_fail_cycles_leak_no_slot(make_gateway, redis
         for job_id in running:
             assert (await h.client.delete(f"/v1/jobs/{job_id}", headers=AUTH)).status == 200
         left = await limits.slots_in_use("acme", "acme-svc")
-        print(f"\nT-L9: outcomes {dict(sorted(outcomes.items()))}; slots left {left}")
+        measured(f"T-L9: outcomes {dict(sorted(outcomes.items()))}; slots left {left}")
         assert left == 0
         assert outcomes.get("submit 429", 0) > 0 and outcomes.get("provider_down 502", 0) > 0
 

@@ -73,7 +73,9 @@ def sample(h: Harness, name: str, **labels: str) -> float:
 
 
 @pytest.mark.parametrize("mode", ["open", "closed", "local"])
-async def test_redis_killed_in_the_middle_of_a_run(make_gateway, redis_server, mode, captured_logs):
+async def test_redis_killed_in_the_middle_of_a_run(
+    make_gateway, redis_server, mode, captured_logs, measured
+):
     """T-L6: no 500, bounded latency, the mode's behaviour, metered, one log line, and
     enforcement by Redis again within 5 s of its restart."""
     h = await gateway(make_gateway, redis_server, mode)
@@ -87,8 +89,8 @@ async def test_redis_killed_in_the_middle_of_a_run(make_gateway, redis_server, m
     statuses = [s for s, _, _ in during]
     latencies = sorted(t for _, t, _ in during)
     p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    print(
-        f"\nT-L6 [{mode}]: statuses {dict((s, statuses.count(s)) for s in set(statuses))}, "
+    measured(
+        f"T-L6 [{mode}]: statuses {dict((s, statuses.count(s)) for s in set(statuses))}, "
         f"p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
     )
     assert 500 not in statuses
@@ -116,10 +118,12 @@ async def test_redis_killed_in_the_middle_of_a_run(make_gateway, redis_server, m
                 break
         assert time.monotonic() - started < 5, "enforcement did not resume within 5 s"
         await asyncio.sleep(0.05)
-    print(f"T-L6 [{mode}]: Redis deciding again {time.monotonic() - started:.2f} s after restart")
+    measured(
+        f"T-L6 [{mode}]: Redis deciding again {time.monotonic() - started:.2f} s after restart"
+    )
 
 
-async def test_redis_hung_costs_a_request_one_socket_timeout(make_gateway, redis_server):
+async def test_redis_hung_costs_a_request_one_socket_timeout(make_gateway, redis_server, measured):
     """T-L7: with Redis stopped (SIGSTOP), a request waits at most the socket timeout
     (+50 ms), and the event loop keeps answering /healthz meanwhile."""
     h = await gateway(make_gateway, redis_server, "local")
@@ -138,8 +142,8 @@ async def test_redis_hung_costs_a_request_one_socket_timeout(make_gateway, redis
 
     reads, health_times = await asyncio.gather(timed_reads(h, 5), health())
     slowest = max(t for _, t, _ in reads)
-    print(
-        f"\nT-L7: slowest read {slowest * 1000:.0f} ms (socket timeout "
+    measured(
+        f"T-L7: slowest read {slowest * 1000:.0f} ms (socket timeout "
         f"{SOCKET_TIMEOUT * 1000:.0f} ms); /healthz median "
         f"{statistics.median(health_times) * 1000:.1f} ms, max {max(health_times) * 1000:.1f} ms"
     )

@@ -130,17 +130,17 @@ async def run(session: aiohttp.ClientSession, urls: list[str], per_replica: int,
     return statuses.count(200)
 
 
-async def test_three_replicas_never_admit_more_than_one(cluster_of):
+async def test_three_replicas_never_admit_more_than_one(cluster_of, measured):
     """T-L2: 20 randomised runs of 3 x 200 concurrent requests: over-admission 0."""
     urls = cluster_of([0.0] * REPLICAS)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         admitted = [await run(session, urls, 200, seed) for seed in range(20)]
-    print(f"\nT-L2: admitted per run (limit {EXPECTED}): {admitted}")
+    measured(f"T-L2: admitted per run (limit {EXPECTED}): {admitted}")
     assert admitted == [EXPECTED] * 20
 
 
-async def test_replicas_with_skewed_clocks_agree(cluster_of):
+async def test_replicas_with_skewed_clocks_agree(cluster_of, measured):
     """T-L5: replicas whose clocks run 5 s behind and ahead admit exactly what one would."""
     urls = cluster_of([-5.0, 0.0, 5.0])
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -150,8 +150,8 @@ async def test_replicas_with_skewed_clocks_agree(cluster_of):
             async with session.get(u + "/healthz") as resp:
                 dates.append(parsedate_to_datetime(resp.headers["Date"]).timestamp())
         admitted = [await run(session, urls, 200, seed) for seed in range(5)]
-    print(
-        f"\nT-L5: replica clocks {[round(d - dates[1]) for d in dates]} s; "
+    measured(
+        f"T-L5: replica clocks {[round(d - dates[1]) for d in dates]} s; "
         f"admitted per run (limit {EXPECTED}): {admitted}"
     )
     assert 3 <= dates[1] - dates[0] <= 7 and 3 <= dates[2] - dates[1] <= 7
