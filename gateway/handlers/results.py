@@ -41,8 +41,11 @@ def _encode_token(offset: int, status: str | None) -> str:
 def _decode_token(token: str, status: str | None) -> int:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        offset, filt = int(data["o"]), str(data["s"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        offset, filt = data["o"], data["s"]
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
+        offset, filt = -1, ""
+    # Exact types only: int(1e400) overflows, int(True) is 1, str([...]) is anything.
+    if type(offset) is not int or not isinstance(filt, str):
         offset, filt = -1, ""
     if offset < 0 or filt != (status or ""):
         raise ValidationFailed(
