@@ -128,6 +128,25 @@ class TestLifecycle:
         # it kept asking while it waited, at the configured interval
         assert h.sim.count("GET") - polls >= 3
 
+    async def test_server_timing_keeps_a_prefer_wait_out_of_the_gateways_time(self, make_gateway):
+        """The asked-for wait gets its own entry; gateway;dur stays the real overhead."""
+        from adapters.modzy.simulator import SimSettings, create_simulator
+
+        slow = create_simulator(None, SimSettings(queue_seconds=5, item_seconds=5))
+        h = await make_gateway(["modzy"], sim_apps={"modzy": slow}, status_cache_seconds=0)
+        job = await (await submit(h)).json()
+        resp = await h.client.get(f"/v1/jobs/{job['id']}", headers={**AUTH, "Prefer": "wait=0.6"})
+        assert resp.status == 202
+        timing = dict(
+            (part.split(";dur=")[0].strip(), float(part.split(";dur=")[1]))
+            for part in resp.headers["Server-Timing"].split(",")
+        )
+        assert set(timing) == {"upstream", "wait", "gateway"}, timing
+        assert timing["wait"] >= 300, timing
+        assert timing["gateway"] < 250, timing  # the ~600 ms asked for are not overhead
+        plain = await h.client.get(f"/v1/jobs/{job['id']}", headers=AUTH)
+        assert "wait;dur=" not in plain.headers["Server-Timing"]
+
     async def test_finished_job_is_answered_from_the_gateway(self, h):
         job = await (await submit(h)).json()
         await wait_done(h, job["id"])
