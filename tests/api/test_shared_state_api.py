@@ -122,7 +122,11 @@ async def replicas(redis_url) -> AsyncIterator[Any]:
         base = str(sim.make_url(MODZY.base_path)).rstrip("/")
         settings = make_settings(
             [provider_settings("modzy", "modzy", base)],
-            redis=RedisSettings(url=url or redis_url, prefix=f"t{uuid.uuid4().hex[:10]}"),
+            # Two apps and 200 concurrent polls share this test's one event loop: on two
+            # busy cores a Redis reply can take longer than the production 0.5 s.
+            redis=RedisSettings(
+                url=url or redis_url, prefix=f"t{uuid.uuid4().hex[:10]}", socket_timeout=3.0
+            ),
             status_cache_seconds=status_cache_seconds,
         )
         clients, registries = [], []
