@@ -218,11 +218,9 @@ class Upstream:
                 total=None, connect=s.connect_timeout, sock_read=s.read_timeout
             ),
             connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
-            headers={
-                "Accept": "application/json",
-                "User-Agent": "inference-gateway",
-                **s.headers,
-            },
+            # The credential (settings.headers) goes on each request instead, so a
+            # signed link on another host never receives it.
+            headers={"Accept": "application/json", "User-Agent": "inference-gateway"},
             trust_env=False,
             raise_for_status=False,
         )
@@ -254,6 +252,7 @@ class Upstream:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         absolute_url: str | None = None,
+        signed_url: str | None = None,
     ) -> UpstreamResponse:
         """Send one logical request (with its retries); return the provider's answer.
 
@@ -266,6 +265,9 @@ class Upstream:
                 zero-argument callable to rebuild it for each attempt.
             idempotent: whether a retry is safe; defaults to True for GET/HEAD.
             absolute_url: a URL the provider gave us (must share the base URL's origin).
+            signed_url: a link the provider signed for us (a file in cloud storage):
+                https on any host, or the provider's own origin; sent without the
+                provider's credential, since the signature is the link's credential.
         """
         s = self.settings
         safe = method in ("GET", "HEAD") if idempotent is None else idempotent
@@ -274,7 +276,10 @@ class Upstream:
             raise ProviderBadResponse(
                 self.provider, "The provider pointed the gateway at another host."
             )
-        out_headers = dict(headers or {})
+        if signed_url is not None and not signed_url_allowed(signed_url, self._base):
+            raise ProviderBadResponse(self.provider, "The provider's download link is not https.")
+        url = signed_url if signed_url is not None else url
+        out_headers = {**(s.headers if signed_url is None else {}), **(headers or {})}
         rid = REQUEST_ID.get()
         if rid:
             out_headers["X-Request-ID"] = rid
@@ -436,3 +441,19 @@ class Upstream:
 def _same_origin(url: str, base: str) -> bool:
     a, b = URL(url), URL(base)
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def signed_url_allowed(url: str, base: str) -> bool:
+    """A signed link may be fetched: https on a named host, or the provider's own origin.
+
+    Plain http elsewhere could be read or rewritten on the way (and is how a hostile
+    answer would aim us at an internal service); the provider's origin is trusted as
+    its base URL is (its simulator in tests).
+    """
+    try:
+        u = URL(url)
+    except (TypeError, ValueError):
+        return False
+    if not u.absolute or not u.host:
+        return False
+    return u.scheme == "https" or _same_origin(url, base)

@@ -1,19 +1,22 @@
 """Choosing where shared state lives: in this process, or in Redis for every replica.
 
-With ``redis.url`` set, job records, results, status freshness, idempotency keys,
-coalescing leases and the limit buckets and counters live in Redis (one connection
-pool per process), and finished records and results are also kept in process so they
-stay readable if Redis fails. Without it, all of them live in this process.
+With ``redis.url`` set (one server, a Cluster, or the master a Sentinel names), job
+records, results, status freshness, idempotency keys, coalescing leases and the limit
+buckets and counters live in Redis (one connection pool per process), and finished
+records and results are also kept in process so they stay readable if Redis fails.
+Without it, all of them live in this process.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -34,7 +37,8 @@ from gateway.job_limits import JobCounters, RedisJobCounters
 from gateway.keyspace import Keyspace
 from gateway.metrics import Metrics
 from gateway.redis_store import RedisJobStore
-from gateway.settings import Settings
+from gateway.redis_url import SENTINEL_SCHEME, SentinelUrl, parse_sentinel_url
+from gateway.settings import ConfigError, Settings
 from gateway.store import JobStore, MemoryJobStore
 
 
@@ -61,30 +65,54 @@ def _retry() -> Retry:
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
+    """The process's one Redis client (and pool) for ``redis.url``.
+
+    Raises:
+        ConfigError: naming ``redis.url`` if redis-py refuses it (settings check the
+            URL first; this keeps a traceback out of ``serve`` whatever slips through).
+    """
     r = settings.redis
     assert r.url is not None
-    if r.mode == "cluster":
-        cluster: aioredis.Redis = RedisCluster.from_url(  # type: ignore[assignment]
-            r.url,
-            socket_timeout=r.socket_timeout,
-            socket_connect_timeout=r.connect_timeout,
-            max_connections=r.max_connections,
-            retry=_retry(),
-        )
-        return cluster
-    # A blocking pool: past max_connections a command waits (up to the socket timeout)
-    # for a free connection instead of failing at once with "Too many connections",
-    # which under a burst would look like an outage and send every limit decision to
-    # its fallback.
-    pool = aioredis.BlockingConnectionPool.from_url(
-        r.url,
-        max_connections=r.max_connections,
-        timeout=r.socket_timeout,
-        socket_timeout=r.socket_timeout,
-        socket_connect_timeout=r.connect_timeout,
-        retry=_retry(),
+    options: dict[str, Any] = {
+        "socket_timeout": r.socket_timeout,
+        "socket_connect_timeout": r.connect_timeout,
+        "max_connections": r.max_connections,
+        "retry": _retry(),
+    }
+    try:
+        if r.url.lower().startswith(SENTINEL_SCHEME + "://"):
+            return _sentinel_master(parse_sentinel_url(r.url), options)
+        if r.mode == "cluster":
+            cluster: aioredis.Redis = RedisCluster.from_url(r.url, **options)  # type: ignore[assignment]
+            return cluster
+        # A blocking pool: past max_connections a command waits (up to the socket
+        # timeout) for a free connection instead of failing at once with "Too many
+        # connections", which under a burst would look like an outage and send every
+        # limit decision to its fallback.
+        pool = aioredis.BlockingConnectionPool.from_url(r.url, timeout=r.socket_timeout, **options)
+        return aioredis.Redis(connection_pool=pool)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError([("redis.url", str(exc))]) from None
+
+
+def _sentinel_master(url: SentinelUrl, options: dict[str, Any]) -> aioredis.Redis:
+    """A client of whichever server the sentinels name master; it follows failovers.
+
+    The sentinels get the timeouts only (redis-py's default); the master gets the
+    URL's database and credentials too.
+    """
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        list(url.sentinels),
+        sentinel_kwargs={k: v for k, v in options.items() if k.startswith("socket_")},
     )
-    return aioredis.Redis(connection_pool=pool)
+    master: aioredis.Redis = sentinel.master_for(
+        url.service_name,
+        db=url.db,
+        username=url.username,
+        password=url.password,
+        **options,
+    )
+    return master
 
 
 def build_backends(
@@ -133,5 +161,10 @@ def build_backends(
 
 
 async def close_redis(app: web.Application, client: aioredis.Redis | None) -> None:
-    if client is not None:
-        await client.aclose()
+    if client is None:
+        return
+    await client.aclose()
+    # A Sentinel master's pool also holds clients of the sentinels themselves.
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()

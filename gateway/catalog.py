@@ -9,7 +9,10 @@ from adapters.base import ModelRef
 from gateway.errors import NotFound
 from gateway.settings import ModelSettings, Settings
 
-_REF = re.compile(r"^(?P<provider>[a-z][a-z0-9-]*)/(?P<model>[^@/\s]+)(?:@(?P<version>[^@/\s]+))?$")
+#: ``<provider>/<model>[@<version>]``, as written in requests, aliases and key allow-lists.
+MODEL_REF = re.compile(
+    r"^(?P<provider>[a-z][a-z0-9-]*)/(?P<model>[^@/\s]+)(?:@(?P<version>[^@/\s]+))?$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,7 @@ class ModelCatalog:
         """Resolve a model id or alias; unknown providers and models are 404s."""
         alias = name if name in self._aliases else None
         target = self._aliases.get(name, name)
-        m = _REF.match(target)
+        m = MODEL_REF.match(target)
         if m is None:
             raise NotFound(
                 f"Unknown model {name!r}: use '<provider>/<model>[@<version>]' or an alias."

@@ -48,6 +48,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.logging import configure_logging
 
+    # Everything that can refuse the configuration runs before the port is bound, and
+    # refuses with the field's path and exit code 2, never a traceback.
     settings = _load_or_exit(args.config)
     configure_logging(settings.logging.format, settings.logging.level)
     host = args.host or settings.server.host
@@ -55,7 +57,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     structlog.get_logger("gateway").info(
         "serving", host=host, port=port, providers=[p.name for p in settings.providers]
     )
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:  # what only building the clients reveals (a Redis URL)
+        _print_problems(exc, args.config)
+        return 2
     if settings.server.metrics_port is not None:
         from gateway.metrics_server import metrics_site_ctx
 

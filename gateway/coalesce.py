@@ -4,8 +4,10 @@ In one process, callers asking for the same thing while a call is in flight awai
 that call's outcome, error included (single flight). Across replicas, the first to
 take a short Redis lease leads; the others poll what the leader stores (``follow``)
 until it appears, the leader publishes an error (they raise the same error), or the
-lease ends, in which case they lead themselves. Errors are never kept: they are
-published only to the followers of that one flight, under the leader's lease token.
+lease ends, in which case they lead themselves. A new leader looks for a stored answer
+once more before it calls: the last leader may have finished between its miss and its
+lease. Errors are never kept: they are published only to the followers of that one
+flight, under the leader's lease token.
 """
 
 from __future__ import annotations
@@ -104,6 +106,13 @@ class Coalescer:
             return await lead()
         if leader:
             try:
+                # A leader that just finished may have stored its answer and released
+                # the lease between our cache miss and our SET NX: look once more, or
+                # the same answer is fetched twice (T-C2 allows one provider call).
+                found = await self._look(follow)
+                if found is not None:
+                    self._on_coalesced()
+                    return found
                 return await lead()
             except GatewayError as exc:
                 await self._publish(r, name, token, exc)
@@ -115,6 +124,14 @@ class Coalescer:
             self._on_coalesced()
             return found
         return await lead()
+
+    async def _look(self, follow: Callable[[], Awaitable[T | None]]) -> T | None:
+        """``follow()``, where failing only means "not there": we then lead anyway."""
+        try:
+            return await follow()
+        except (GatewayError, *REDIS_ERRORS) as exc:
+            self._errors.record("look", exc)
+            return None
 
     async def _follow(
         self,

@@ -22,6 +22,9 @@ class RequestFacts:
     #: ``time.perf_counter()`` when the request arrived.
     started: float = 0.0
     upstream_seconds: float = 0.0
+    #: Time spent sleeping between polls of a ``Prefer: wait`` request: the caller
+    #: asked for it, so it is neither the provider's time nor the gateway's overhead.
+    wait_seconds: float = 0.0
     #: "hit" when answered from what the gateway holds, "miss" when the provider was asked.
     cache: str | None = None
     provider: str | None = None
@@ -59,3 +62,15 @@ def upstream_call() -> Iterator[None]:
         facts = FACTS.get()
         if facts is not None:
             facts.upstream_seconds += time.perf_counter() - started
+
+
+@contextmanager
+def waiting() -> Iterator[None]:
+    """Count the time inside the block as time the caller asked to wait (``Prefer: wait``)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        facts = FACTS.get()
+        if facts is not None:
+            facts.wait_seconds += time.perf_counter() - started

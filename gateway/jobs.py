@@ -51,7 +51,7 @@ from gateway.cache import Freshness, MemoryFreshness, ResultCache
 from gateway.catalog import ModelCatalog
 from gateway.clock import Clock
 from gateway.coalesce import Coalescer
-from gateway.context import note_cache, note_provider, upstream_call
+from gateway.context import note_cache, note_provider, upstream_call, waiting
 from gateway.errors import (
     CancelNotSupported,
     Conflict,
@@ -174,7 +174,8 @@ class JobService:
         if claim.outcome == "replay" and claim.job_id is not None:
             replayed = await self._store.get(tenant, claim.job_id)
             if replayed is not None:
-                return replayed, True
+                # The job as it is now (as a GET would answer), not as first answered.
+                return await self._refresh(replayed), True
         try:
             record = await self._submit(principal, body)
         except BaseException:
@@ -298,7 +299,8 @@ class JobService:
             left = deadline - self._clock.monotonic()
             if left <= 0:
                 break
-            await asyncio.sleep(min(self._poll_interval, left))
+            with waiting():
+                await asyncio.sleep(min(self._poll_interval, left))
             record = await self._refresh(record)
         return record
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -34,6 +35,19 @@ Timestamp = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str)]
 _INPUT_NAME = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
+def _flat_cell(value: Any) -> Any:
+    # Records are table rows (Wood Wide uploads them as CSV): a nested object or list
+    # has no column to go to, and silently flattening it would change the data.
+    if isinstance(value, dict | list):
+        raise ValueError("a record is a flat row: a cell is a string, number, boolean or null")
+    return value
+
+
+#: One cell of a ``record`` input. The validator runs first, so a nested value gets one
+#: clear error at ``/inputs/N/record/<column>`` rather than one per union member.
+Cell = Annotated[str | int | float | bool | None, BeforeValidator(_flat_cell)]
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,7 +65,7 @@ class InputItem(_Request):
     content_type: str | None = Field(default=None, pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=127)
     url: str | None = Field(default=None, max_length=4096, pattern=r"^https?://\S+$")
     ref: str | None = Field(default=None, min_length=1, max_length=256)
-    record: dict[str, Any] | None = None
+    record: dict[str, Cell] | None = None
     fields: dict[str, Any] | None = None
 
     @model_validator(mode="after")

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -27,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -38,7 +38,11 @@ from pydantic_settings import (
 )
 
 from gateway.limit_settings import RateLimitSettings
+from gateway.redis_url import check_redis_url
 from gateway.security_settings import AuthSettings, UrlGuardSettings, resolve_auth
+
+if TYPE_CHECKING:
+    from gateway import config_checks
 
 PROVIDER_TYPES = ("modzy", "vody", "woodwide", "annolab", "llamacloud")
 SCOPES = ("jobs:read", "jobs:write", "admin")
@@ -122,10 +126,12 @@ class ApiKeySettings(_Frozen):
 class RedisSettings(_Frozen):
     """The shared store of every replica; unset, one process keeps state in memory."""
 
-    #: ``redis://``, ``rediss://`` or ``unix://`` (redis-py's own URL support).
-    url: str | None = None
-    #: ``cluster`` uses redis-py's RedisCluster with the same URL.
+    #: ``cluster`` uses redis-py's RedisCluster with the same URL. (Declared before
+    #: ``url``: the URL's check depends on it.)
     mode: Literal["standalone", "cluster"] = "standalone"
+    #: ``redis://``, ``rediss://``, ``unix://`` (redis-py's own URL support), or
+    #: ``redis+sentinel://host:port[,host:port]/service_name[/db]`` (``gateway.redis_url``).
+    url: str | None = None
     prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9:_-]{1,32}$")
     #: Seconds; a hung Redis must cost a request no more than this.
     socket_timeout: float = Field(default=0.5, gt=0, le=30)
@@ -133,6 +139,15 @@ class RedisSettings(_Frozen):
     max_connections: int = Field(default=100, ge=1, le=10_000)
     #: How long a replica leading a shared provider read holds its lease.
     lease_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # Checked here, so a bad URL is a named configuration problem rather than a
+        # traceback from the client's constructor when the app is built.
+        if v is not None:
+            check_redis_url(v, info.data.get("mode", "standalone"))
+        return v
 
 
 class LoggingSettings(_Frozen):
@@ -239,7 +254,18 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             raise ConfigError([("<file>", "the top level must be a mapping")])
         data = loaded
 
+    # The merged input of every source (file, environment, overrides), kept for the
+    # checks that still run when the schema fails, and for naming fields by path.
+    merged: dict[str, Any] = {}
+
     class _FromFile(Settings):
+        @model_validator(mode="before")
+        @classmethod
+        def _keep_input(cls, values: Any) -> Any:
+            if isinstance(values, dict):
+                merged.update(values)
+            return values
+
         @classmethod
         def settings_customise_sources(
             cls,
@@ -256,11 +282,23 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
                 InitSettingsSource(settings_cls, init_kwargs=data),
             )
 
+    from gateway import config_checks  # it builds on this module's models
+
     try:
         settings: Settings = _FromFile(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc, data)) from None
-    return _resolve(settings, base_dir, os.environ)
+        # Report the cross-field and credential problems of the parts that did
+        # validate too: one run of check-config lists everything.
+        view = config_checks.ConfigView.lenient(merged or data)
+        problems = _problems(exc, merged or data)
+        problems += _resolve(view, base_dir, os.environ)[2]
+        raise ConfigError(problems) from None
+    providers, auth, problems = _resolve(
+        config_checks.ConfigView.of(settings), base_dir, os.environ
+    )
+    if problems:
+        raise ConfigError(problems)
+    return settings.model_copy(update={"providers": providers, "auth": auth})
 
 
 def _problems(exc: ValidationError, data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -287,59 +325,20 @@ def _path(loc: list[str], data: Mapping[str, Any]) -> str:
     return ".".join(parts)
 
 
-def _resolve(settings: Settings, base_dir: Path, env: Mapping[str, str]) -> Settings:
-    """Read credentials and check what one field alone cannot (names, aliases)."""
-    problems: list[tuple[str, str]] = []
-    providers = []
-    seen: set[str] = set()
-    for p in settings.providers:
-        where = f"providers[{p.name}]"
-        if p.name in seen:
-            problems.append((f"{where}.name", "provider names must be unique"))
-        seen.add(p.name)
-        secret = p.secret
-        if secret is None:
-            cred = p.credential
-            if cred.env is not None:
-                value = env.get(cred.env)
-                if not value:
-                    problems.append(
-                        (f"{where}.credential.env", f"environment variable {cred.env} is not set")
-                    )
-            else:
-                assert cred.file is not None
-                file = cred.file if cred.file.is_absolute() else base_dir / cred.file
-                try:
-                    value = file.read_text(encoding="utf-8").strip()
-                except OSError:
-                    value = None
-                    problems.append((f"{where}.credential.file", f"cannot read {cred.file}"))
-                else:
-                    if not value:
-                        problems.append((f"{where}.credential.file", f"{cred.file} is empty"))
-            secret = SecretStr(value) if value else None
-        providers.append(p.model_copy(update={"secret": secret}))
-        model_ids = [m.id for m in p.models]
-        if len(set(model_ids)) != len(model_ids):
-            problems.append((f"{where}.models", "model ids must be unique per provider"))
-    by_name = {p.name: p for p in providers}
-    for alias, target in settings.aliases.items():
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", alias):
-            problems.append((f"aliases.{alias}", "alias names are 1-64 of [A-Za-z0-9._-]"))
-        provider = target.split("/", 1)[0] if "/" in target else None
-        if provider is None or provider not in by_name:
-            problems.append((f"aliases.{alias}", f"{target!r} does not name a configured provider"))
-    key_ids: set[str] = set()
-    hashes: set[str] = set()
-    for k in settings.api_keys:
-        if k.id in key_ids:
-            problems.append((f"api_keys[{k.id}].id", "key ids must be unique"))
-        if k.sha256 in hashes:
-            problems.append((f"api_keys[{k.id}].sha256", "two keys share one hash"))
-        key_ids.add(k.id)
-        hashes.add(k.sha256)
-    auth, auth_problems = resolve_auth(settings.auth, base_dir, env)
-    problems.extend(auth_problems)
-    if problems:
-        raise ConfigError(problems)
-    return settings.model_copy(update={"providers": providers, "auth": auth})
+def _resolve(
+    view: config_checks.ConfigView, base_dir: Path, env: Mapping[str, str]
+) -> tuple[list[ProviderSettings], AuthSettings | None, list[tuple[str, str]]]:
+    """Credentials and JWT keys read in, and every problem no single field shows."""
+    from gateway import config_checks
+
+    secrets, problems = config_checks.read_credentials(view, base_dir, env)
+    providers = [
+        p if p.secret is not None else p.model_copy(update={"secret": secrets.get(p.name)})
+        for p in view.providers
+    ]
+    problems += config_checks.check_references(view)
+    auth = None
+    if view.auth is not None:
+        auth, auth_problems = resolve_auth(view.auth, base_dir, env)
+        problems.extend(auth_problems)
+    return providers, auth, problems

@@ -19,7 +19,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from adapters.base import Counts, ErrorInfo, JobStatus
@@ -89,19 +89,41 @@ class JobStore(Protocol):
     async def close(self) -> None: ...
 
 
+#: Cursor positions outside these bounds are forged: no job was created then, and
+#: the stores compute with the timestamp (Redis scores it in microseconds).
+_CURSOR_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_CURSOR_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_CURSOR_MAX_CHARS = 512
+
+
 def encode_cursor(created_at: datetime, job_id: str) -> str:
     raw = json.dumps([created_at.isoformat(), job_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str] | None:
-    """The (created_at, id) position a cursor names, or None if it is not ours."""
+    """The (created_at, id) position a cursor names, or None if it is not ours.
+
+    A cursor is the caller's own position in its own tenant's listing, so a forged
+    one can reveal nothing; it must only never crash a store. Hence: an aware
+    timestamp in a plausible range (a naive or year-1 one breaks the comparisons and
+    ``timestamp()``), and a string id.
+    """
+    if len(cursor) > _CURSOR_MAX_CHARS:
+        return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         when, job_id = json.loads(raw)
-        return datetime.fromisoformat(when), str(job_id)
-    except (ValueError, TypeError, binascii.Error):
+        if not isinstance(when, str) or not isinstance(job_id, str):
+            return None
+        created = datetime.fromisoformat(when)
+        if created.tzinfo is None or created.utcoffset() is None:
+            return None
+        if not _CURSOR_EARLIEST <= created <= _CURSOR_LATEST:
+            return None
+    except (ValueError, TypeError, OverflowError, binascii.Error, RecursionError):
         return None
+    return created, job_id
 
 
 class MemoryJobStore:

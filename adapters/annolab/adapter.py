@@ -155,11 +155,12 @@ class AnnoLabAdapter:
         export = await self._wait_for_export(status_url)
         if export.status == wire.EXPORT_ERRORED or export.download_url is None:
             raise ProviderBadResponse(self.name, "The provider's export of the results failed.")
+        # A signed link, often to cloud storage (S3): no AnnoLab key goes with it.
         resp = await self._upstream.request(
             "GET",
             "",
             operation="results",
-            absolute_url=export.download_url,
+            signed_url=export.download_url,
             headers={"Accept": "application/zip, application/octet-stream"},
         )
         self._check_export(resp)

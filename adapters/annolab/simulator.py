@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from adapters.simulation import (
     SIM_CONTROL,
@@ -145,6 +146,9 @@ class SimSettings:
     errored_when_all_fail: bool = True
     #: Exports end ``errored`` instead of ``finished``.
     export_errors: bool = False
+    #: [inferred] Where a finished export's signed ``downloadUrl`` points, e.g. a
+    #: storage host (real exports are files in cloud storage); None: this simulator.
+    download_origin: str | None = None
     #: The API key's permissions on every project.
     permissions: frozenset[str] = frozenset({PERM_MODEL_RUN, PERM_READ, PERM_WRITE})
     groups: tuple[str, ...] = (GROUP,)
@@ -572,9 +576,8 @@ async def export_status(request: web.Request) -> web.Response:
         path = request.app.router["export_download"].url_for(
             export_id=str(export.id), filename=filename
         )
-        url = (
-            request.url.origin().join(path).with_query(signature=_signature(request.app, export.id))
-        )
+        origin = URL(settings.download_origin) if settings.download_origin else request.url.origin()
+        url = origin.join(path).with_query(signature=_signature(request.app, export.id))
         body["status"] = "finished"
         body["downloadUrl"] = str(url)
     return web.json_response(body)

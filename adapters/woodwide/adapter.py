@@ -28,7 +28,7 @@ from adapters.base import (
     parse_options,
     require_input_kinds,
 )
-from adapters.errors import ProviderBadResponse, ProviderRejected
+from adapters.errors import ProviderBadResponse
 from adapters.upstream import Upstream, message_from_body
 from adapters.woodwide import normalize, tables, wire
 from adapters.woodwide.tables import Table
@@ -110,8 +110,7 @@ class WoodWideAdapter:
             )
         if resp.status == 404:
             # On a submit route a 404 names a model or dataset Wood Wide lacks, not a job.
-            said = message_from_body(resp) or "Not Found"
-            raise ProviderRejected(self.name, f"The provider rejected the request: {said}")
+            raise wire.submit_not_found(message_from_body(resp) or "Not Found", options)
         self._upstream.raise_for_status(resp)
         payload = resp.json()
         return Submission(

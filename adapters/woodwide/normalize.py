@@ -154,6 +154,10 @@ def prediction_output(row: Mapping[str, Any]) -> Output:
     )
     if prob is None and label is not None:
         prob = probs.get(label)
+    if not scores and label is not None and prob is not None:
+        # Binary models (and multiclass ones without prediction_probs) give only the
+        # predicted label's probability: that one score is all that can be said.
+        scores = [LabelScore(label=label, score=prob)]
     return ClassificationOutput(label=label, score=prob, scores=scores)
 
 

@@ -294,7 +294,7 @@ def parquet_available() -> bool:
     return importlib.util.find_spec("pyarrow") is not None
 
 
-def render_parquet(table: SimTable, metadata: Mapping[str, str]) -> bytes:  # pragma: no cover
+def render_parquet(table: SimTable, metadata: Mapping[str, str]) -> bytes:
     """Needs ``pyarrow`` (an optional extra; the simulator refuses parquet without it)."""
     pa: Any = importlib.import_module("pyarrow")
     pq: Any = importlib.import_module("pyarrow.parquet")

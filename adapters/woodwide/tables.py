@@ -9,7 +9,8 @@ file whose metadata names the model type. A ``Table`` is the rows as dicts plus
 the column names (a table may have columns and no rows: no anomalies found). csv
 cells stay strings here; normalize.py reads the values it needs from either.
 
-Parquet needs ``pyarrow``, an optional extra: without it the adapter asks for json.
+Parquet needs ``pyarrow``, the ``parquet`` extra (``dev`` includes it, so the tests
+read real parquet files): without it the adapter asks for json.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from adapters.base import (
     StatusReport,
     status_from_counts,
 )
-from adapters.errors import ProviderBadResponse
+from adapters.errors import ProviderBadResponse, ProviderRejected
 from gateway.errors import FieldError, UnsupportedInput, ValidationFailed
 
 PROVIDER = "woodwide"
@@ -97,6 +97,29 @@ class WoodWideOptions(BaseModel):
     @property
     def on_dataset(self) -> bool:
         return self.dataset_id is not None or self.dataset_version_id is not None
+
+
+def submit_not_found(said: str, options: WoodWideOptions) -> ProviderRejected:
+    """A 404 on a submit route names what the provider lacks; point at that field.
+
+    The body says which ([inferred] FastAPI ``detail``: "Dataset not found", "Model
+    version not found", "Model not found"); a dataset is only looked up on infer-batch.
+    """
+    text = said.lower()
+    if options.on_dataset and "dataset" in text:
+        field = "dataset_id" if options.dataset_id is not None else "dataset_version_id"
+        pointer, what = f"/options/provider/{field}", "this dataset"
+    elif "version" in text and options.model_version_id is not None:
+        pointer, what = "/options/provider/model_version_id", "this model version"
+    elif "version" in text:
+        pointer, what = "/model", "this model version"
+    else:
+        pointer, what = "/model", "this model"
+    return ProviderRejected(
+        PROVIDER,
+        f"The provider rejected the request: {said}",
+        errors=[FieldError(pointer, f"the provider has no {what}: {said}")],
+    )
 
 
 def _refuse(errors: list[FieldError], cls: type[ValidationFailed] = ValidationFailed) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, TypeVar
 
@@ -15,6 +16,57 @@ M = TypeVar("M", bound=BaseModel)
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 
+#: Deeper bodies are refused: no request of the contract nests past a dozen levels,
+#: and every later step (validation, fingerprints, Redis codecs) recurses on depth.
+MAX_JSON_DEPTH = 64
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are JavaScript, not JSON (RFC 8259 §6); Python accepts them.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: a JSON number Python can only read as inf
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, no overflowing numbers, at most ``MAX_JSON_DEPTH`` deep.
+
+    Raises:
+        InvalidJson: whatever is wrong with it.
+    """
+    try:
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        # The C decoder recurses per nesting level; ~10 KB of "[" exhausts the stack.
+        raise InvalidJson(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidJson("The request body is not valid JSON.") from None
+    if _depth_exceeds(data, MAX_JSON_DEPTH):
+        raise InvalidJson(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+    return data
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
 
 async def read_model(request: web.Request, model: type[M]) -> M:
     """The body as ``model``: 413 when too large, 400 when not JSON, 422 when invalid."""
@@ -22,10 +74,7 @@ async def read_model(request: web.Request, model: type[M]) -> M:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge("The request body is larger than this gateway accepts.") from None
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidJson("The request body is not valid JSON.") from None
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise InvalidJson("The request body must be a JSON object.")
     try:

@@ -8,11 +8,13 @@ import json
 from typing import Any
 
 from aiohttp import web
+from pydantic import TypeAdapter
 
 from adapters.base import ItemResult, ItemStatus
+from adapters.outputs import JobOutput
 from gateway.context import FACTS
 from gateway.errors import FieldError, NotFound, ValidationFailed
-from gateway.formats import ndjson_line, to_csv
+from gateway.formats import ndjson_job_outputs, ndjson_line, to_csv
 from gateway.handlers.jobs import json_response
 from gateway.handlers.parsing import query_choice, query_int
 from gateway.keys import JOBS, PRINCIPAL
@@ -23,6 +25,7 @@ from gateway.views import dump, item_view, job_view
 # `pending` covers every unfinished item: queued or already running at the provider.
 _FILTERS = ("succeeded", "failed", "pending")
 _UNFINISHED = (ItemStatus.PENDING, ItemStatus.RUNNING)
+_JOB_OUTPUTS: TypeAdapter[list[JobOutput]] = TypeAdapter(list[JobOutput])
 
 
 def _keep(item: ItemResult, wanted: str | None) -> bool:
@@ -41,8 +44,11 @@ def _encode_token(offset: int, status: str | None) -> str:
 def _decode_token(token: str, status: str | None) -> int:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        offset, filt = int(data["o"]), str(data["s"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        offset, filt = data["o"], data["s"]
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
+        offset, filt = -1, ""
+    # Exact types only: int(1e400) overflows, int(True) is 1, str([...]) is anything.
+    if type(offset) is not int or not isinstance(filt, str):
         offset, filt = -1, ""
     if offset < 0 or filt != (status or ""):
         raise ValidationFailed(
@@ -81,11 +87,13 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     raw_exclude = None if include_raw else {"raw"}
 
     if fmt != "json":
-        # Exports carry every matching item; paging is for the JSON view.
+        # Exports carry every matching item, then the job-level outputs (as the JSON
+        # view does on every page); paging is for the JSON view.
         rows = [dump(item_view(i, include_raw=include_raw), exclude=raw_exclude) for i in matching]
+        job_outputs = _JOB_OUTPUTS.dump_python(list(found.results.job_outputs), mode="json")
         if fmt == "csv":
             return web.Response(
-                text=to_csv(rows),
+                text=to_csv(rows, job_outputs),
                 content_type="text/csv",
                 headers={"Content-Disposition": f'attachment; filename="{found.record.id}.csv"'},
             )
@@ -96,6 +104,8 @@ async def get_results(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         for row in rows:
             await response.write(ndjson_line(row))
+        if trailer := ndjson_job_outputs(job_outputs):
+            await response.write(trailer)
         await response.write_eof()
         return response
 

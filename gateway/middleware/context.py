@@ -79,6 +79,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             status=status,
             duration_ms=round(elapsed * 1000, 2),
             upstream_ms=round(facts.upstream_seconds * 1000, 2),
+            wait_ms=round(facts.wait_seconds * 1000, 2),
             provider=facts.provider,
             cache=facts.cache,
             tenant=facts.tenant,
@@ -98,11 +99,15 @@ def _decorate(response: web.StreamResponse, facts: RequestFacts) -> None:
 def apply_headers(response: web.StreamResponse, facts: RequestFacts) -> None:
     """The headers every answer carries; streaming handlers call it before prepare()."""
     total = time.perf_counter() - facts.started
-    upstream = facts.upstream_seconds
+    upstream, wait = facts.upstream_seconds, facts.wait_seconds
     response.headers["X-Request-ID"] = facts.request_id
-    response.headers["Server-Timing"] = (
-        f"upstream;dur={upstream * 1000:.1f}, gateway;dur={max(0.0, total - upstream) * 1000:.1f}"
-    )
+    # gateway;dur is the gateway's own overhead: neither the provider's time nor a
+    # Prefer: wait the caller asked for (which gets its own entry).
+    timing = [f"upstream;dur={upstream * 1000:.1f}"]
+    if wait > 0:
+        timing.append(f"wait;dur={wait * 1000:.1f}")
+    timing.append(f"gateway;dur={max(0.0, total - upstream - wait) * 1000:.1f}")
+    response.headers["Server-Timing"] = ", ".join(timing)
     if facts.cache is not None:
         response.headers["Cache-Status"] = (
             "gateway; hit" if facts.cache == "hit" else "gateway; fwd=miss"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from adapters.annolab import PROVIDER_TYPE, AnnoLabAdapter
 from adapters.annolab.simulator import DOC_TYPES, SimSettings, create_simulator, source_doc
@@ -182,6 +183,57 @@ class TestLifecycle:
         assert results.items["a"].status is ItemStatus.SUCCEEDED
         assert polls >= 2
         assert downloads == 1
+
+    async def test_the_signed_download_gets_no_annolab_key(self):
+        """The link's signature grants it; the key must not reach a storage host."""
+        clock, app = clocked()
+        req = request(source("a", 3240))
+        async with wired_adapter(PROVIDER_TYPE, app=app) as w:
+            job = handle(req, await w.adapter.submit(req))
+            clock.advance(5)
+            results = await w.adapter.results(job)
+        assert results.items["a"].status is ItemStatus.SUCCEEDED
+        (download,) = [r for r in w.control.requests if "/v1/export/download/" in r.path]
+        others = [r for r in w.control.requests if r is not download]
+        assert "Authorization" not in download.headers
+        assert all(r.headers.get("Authorization", "").startswith("Api-Key ") for r in others)
+
+    async def test_a_plain_http_link_to_another_host_is_never_followed(self):
+        """Only https leaves the provider's origin; the other host sees no request."""
+        hits: list[str] = []
+
+        @web.middleware
+        async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+            hits.append(request.path)
+            return await handler(request)
+
+        canary = TestServer(web.Application(middlewares=[count]), host="127.0.0.1")
+        await canary.start_server()
+        try:
+            origin = str(canary.make_url("/")).rstrip("/")
+            clock, app = clocked(download_origin=origin)
+            req = request(source("a", 3240))
+            async with wired_adapter(PROVIDER_TYPE, app=app) as w:
+                job = handle(req, await w.adapter.submit(req))
+                clock.advance(5)
+                with pytest.raises(ProviderBadResponse, match="not https"):
+                    await w.adapter.results(job)
+        finally:
+            await canary.close()
+        assert hits == []
+
+    async def test_the_download_keeps_the_response_size_cap(self):
+        clock, app = clocked()
+        req = request(source("a", 3240), source("b", 4414))
+        cap = 512  # every JSON answer fits (< 300 bytes); the export's zip (~1 KB) does not
+        async with wired_adapter(
+            PROVIDER_TYPE, app=app, upstream_settings=lambda s: replace(s, max_response_bytes=cap)
+        ) as w:
+            job = handle(req, await w.adapter.submit(req))
+            clock.advance(5)
+            with pytest.raises(ProviderBadResponse, match="larger than"):
+                await w.adapter.results(job)
+            assert w.control.count("GET", "/v1/export/download/") >= 1
 
     async def test_fast_simulator_finishes_the_contract_examples(self):
         ex = PROVIDER_TYPE.examples

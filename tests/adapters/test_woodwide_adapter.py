@@ -167,11 +167,19 @@ class TestLifecycle:
         assert [i.status for i in results.items.values()] == [ItemStatus.SUCCEEDED] * 2
         assert "prediction_explanation" in results.items["c0"].raw
 
-    @pytest.mark.parametrize("fmt", ["json", "csv"])
+    @pytest.mark.parametrize("fmt", ["json", "csv", "parquet"])
     @pytest.mark.parametrize(
         ("model", "options", "check"),
         [
-            ("mdl_churn", {}, lambda o: isinstance(o, ClassificationOutput) and o.scores == []),
+            (
+                "mdl_churn",
+                {},
+                lambda o: (
+                    isinstance(o, ClassificationOutput)
+                    and o.score is not None
+                    and [(s.label, s.score) for s in o.scores] == [(o.label, o.score)]
+                ),
+            ),
             (
                 "mdl_tier",
                 {},
@@ -257,16 +265,18 @@ class TestLifecycle:
             "search",
         ],
     )
-    async def test_json_csv_and_rows_agree(self, model, options):
-        """The same rows read as json, as csv and from row pages give the same outputs."""
+    async def test_json_csv_parquet_and_rows_agree(self, model, options):
+        """The same rows read as json, csv, parquet and from row pages: the same outputs."""
         clock, app = clocked()
         async with wired_adapter(PROVIDER_TYPE, app=app) as w:
             seen = []
-            for fmt, limit in (("json", 500), ("csv", 500), ("json", 0)):
+            for fmt, limit in (("json", 500), ("csv", 500), ("parquet", 500), ("json", 0)):
                 req = request(*customers(6), model=model, output_type=fmt, **options)
                 _, _, results = await run(w, clock, req, adapter_on(w, file_row_limit=limit))
+                if limit:
+                    assert paths(w)[-1].endswith(f"/inference_results.{fmt}"), paths(w)[-1]
                 seen.append(outputs(results))
-        assert seen[0] == seen[1] == seen[2]
+        assert seen[0] == seen[1] == seen[2] == seen[3]
 
     async def test_anomaly_formats_flag_the_same_rows(self):
         clock, app = clocked()
@@ -425,8 +435,15 @@ class TestFailures:
 
     async def test_unknown_model_is_rejected(self):
         async with wired_adapter(PROVIDER_TYPE) as w:
-            with pytest.raises(ProviderRejected, match="Model not found"):
+            with pytest.raises(ProviderRejected, match="Model not found") as info:
                 await w.adapter.submit(request(*customers(1), model="mdl_nope"))
+        assert [e.pointer for e in info.value.errors] == ["/model"]
+
+    async def test_unknown_model_version_names_the_option(self):
+        async with wired_adapter(PROVIDER_TYPE) as w:
+            with pytest.raises(ProviderRejected, match="version not found") as info:
+                await w.adapter.submit(request(*customers(1), model_version_id="mdlv_nope"))
+        assert [e.pointer for e in info.value.errors] == ["/options/provider/model_version_id"]
 
     @pytest.mark.parametrize("call", ["status", "results", "cancel"])
     async def test_unknown_upstream_job(self, call):
@@ -602,10 +619,13 @@ class TestDataset:
         assert list(results_a.items) == ["row-1", "row-2"]
         assert list(results_b.items) == ["row-5"]
 
-    async def test_unknown_dataset_is_rejected(self):
+    @pytest.mark.parametrize("field", ["dataset_id", "dataset_version_id"])
+    async def test_unknown_dataset_is_rejected_naming_the_option(self, field):
         async with wired_adapter(PROVIDER_TYPE) as w:
-            with pytest.raises(ProviderRejected, match="Dataset not found"):
-                await w.adapter.submit(request(*dataset_rows("1"), dataset_id="ds_nope"))
+            with pytest.raises(ProviderRejected, match="Dataset not found") as info:
+                await w.adapter.submit(request(*dataset_rows("1"), **{field: "ds_nope"}))
+        assert info.value.status == 422
+        assert [e.pointer for e in info.value.errors] == [f"/options/provider/{field}"]
 
 
 class TestCancel:

@@ -7,6 +7,7 @@ import base64
 import csv
 import io
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -126,6 +127,25 @@ class TestLifecycle:
         assert resp.headers["Preference-Applied"] == "wait=0.3"
         # it kept asking while it waited, at the configured interval
         assert h.sim.count("GET") - polls >= 3
+
+    async def test_server_timing_keeps_a_prefer_wait_out_of_the_gateways_time(self, make_gateway):
+        """The asked-for wait gets its own entry; gateway;dur stays the real overhead."""
+        from adapters.modzy.simulator import SimSettings, create_simulator
+
+        slow = create_simulator(None, SimSettings(queue_seconds=5, item_seconds=5))
+        h = await make_gateway(["modzy"], sim_apps={"modzy": slow}, status_cache_seconds=0)
+        job = await (await submit(h)).json()
+        resp = await h.client.get(f"/v1/jobs/{job['id']}", headers={**AUTH, "Prefer": "wait=0.6"})
+        assert resp.status == 202
+        timing = dict(
+            (part.split(";dur=")[0].strip(), float(part.split(";dur=")[1]))
+            for part in resp.headers["Server-Timing"].split(",")
+        )
+        assert set(timing) == {"upstream", "wait", "gateway"}, timing
+        assert timing["wait"] >= 300, timing
+        assert timing["gateway"] < 250, timing  # the ~600 ms asked for are not overhead
+        plain = await h.client.get(f"/v1/jobs/{job['id']}", headers=AUTH)
+        assert "wait;dur=" not in plain.headers["Server-Timing"]
 
     async def test_finished_job_is_answered_from_the_gateway(self, h):
         job = await (await submit(h)).json()
@@ -401,6 +421,79 @@ class TestRequestErrors:
             422,
             "validation_failed",
         )
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b"[" * 10_000 + b"]" * 10_000,
+            b'{"model": "sentiment", "inputs": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+            b'{"model": "sentiment", "metadata": ' + b'{"a": ' * 100 + b"1" + b"}" * 101,
+        ],
+        ids=["10k-arrays", "deep-inside-an-object", "100-objects"],
+    )
+    async def test_deeply_nested_json_is_invalid_json(self, h, raw):
+        """Deep nesting once crashed the decoder (RecursionError) into a 500."""
+        resp = await h.client.post("/v1/jobs", data=raw, headers=AUTH)
+        await problem(resp, 400, "invalid_json")
+        assert h.sim.count("POST") == 0
+
+    @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+    async def test_numbers_json_has_not_are_invalid_json(self, h, number):
+        record = '{"name": "a", "record": {"x": ' + number + "}}"
+        raw = '{"model": "sentiment", "inputs": [' + record + "]}"
+        resp = await h.client.post("/v1/jobs", data=raw.encode(), headers=AUTH)
+        await problem(resp, 400, "invalid_json")
+
+    @pytest.mark.parametrize("cell", [{"b": 1}, [1, 2]], ids=["object", "list"])
+    async def test_a_nested_record_value_is_named(self, h, cell):
+        inputs = [{"name": "a", "text": "x"}, {"name": "row", "record": {"ok": 1, "a": cell}}]
+        body = await problem(
+            await submit(h, {"model": "sentiment", "inputs": inputs}), 422, "validation_failed"
+        )
+        assert [e["pointer"] for e in body["errors"]] == ["/inputs/1/record/a"], body
+
+    @pytest.mark.parametrize(
+        "token",
+        [
+            ["0001-01-01T00:00:00", "a"],  # naive, year 1
+            ["0001-01-01T00:00:00+00:00", "a"],  # aware, but before any job
+            ["9999-12-31T23:59:59.999999-23:59", "a"],  # past the end of time in UTC
+            ["2026-01-01T00:00:00+00:00", 7],  # an id that is not a string
+            ["2026-01-01T00:00:00+00:00"],
+            {"o": 1},
+            "x" * 600,
+        ],
+        ids=["naive-year-1", "year-1", "overflow", "int-id", "short", "object", "long"],
+    )
+    @pytest.mark.parametrize("backend", ["memory", "redis"])
+    async def test_a_forged_list_page_token_is_refused(
+        self, make_gateway, redis_url, backend, token
+    ):
+        """A forged cursor once crashed both stores (naive datetimes, year 1) into a 500."""
+        from gateway.settings import RedisSettings
+
+        over: dict[str, Any] = {}
+        if backend == "redis":
+            over["redis"] = RedisSettings(url=redis_url, prefix=f"t{uuid.uuid4().hex[:10]}")
+        h = await make_gateway(["modzy"], **over)
+        assert (await submit(h)).status == 202  # something to page past
+        raw = json.dumps(token).encode() if not isinstance(token, str) else token.encode()
+        forged = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        resp = await h.client.get(f"/v1/jobs?page_token={forged}", headers=AUTH)
+        body = await problem(resp, 422, "validation_failed")
+        assert [e["pointer"] for e in body["errors"]] == ["/page_token"]
+
+    @pytest.mark.parametrize(
+        "token",
+        ['{"o": 1e400, "s": ""}', '{"o": true, "s": ""}', '{"o": 1, "s": [1]}', '{"o": NaN}'],
+        ids=["overflow", "bool", "list-filter", "nan"],
+    )
+    async def test_a_forged_results_page_token_is_refused(self, h, token):
+        job = await (await submit(h)).json()
+        forged = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+        resp = await h.client.get(f"/v1/jobs/{job['id']}/results?page_token={forged}", headers=AUTH)
+        body = await problem(resp, 422, "validation_failed")
+        assert [e["pointer"] for e in body["errors"]] == ["/page_token"]
 
     async def test_rejected_submits_leave_no_record(self, h):
         await submit(

@@ -9,7 +9,8 @@ credential, an unknown upstream id, options and input kinds the provider refuses
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -31,6 +32,43 @@ from gateway.errors import UnsupportedInput, ValidationFailed
 from tests.support import wired_adapter
 
 TYPES = available_types()
+
+
+@dataclass(frozen=True)
+class ResultRoute:
+    #: ``"METHOD /path"`` of the provider's results reads (counted at the simulator).
+    pattern: re.Pattern[str]
+    #: Whether the provider's API pages results; where it does not, the one call's
+    #: body holds them all and "two pages" cannot be asked of it (``why``).
+    pages: bool
+    why: str = ""
+
+
+RESULT_ROUTES = {
+    "llamacloud": ResultRoute(re.compile(r"GET /api/v1/classifier/jobs/[^/]+/results"), pages=True),
+    # /results itself is one small summary with the file's URL; the rows come in pages.
+    "woodwide": ResultRoute(re.compile(r"GET /jobs/[^/]+/results/rows"), pages=True),
+    "modzy": ResultRoute(
+        re.compile(r"GET /api/results/[^/]+"),
+        pages=False,
+        why="GET /api/results/{id} returns every item in one body; only the job history pages",
+    ),
+    "vody": ResultRoute(
+        re.compile(r"GET /inference/[^/]+/results"),
+        pages=False,
+        why="GET /inference/{id}/results takes no page parameters and answers every item",
+    ),
+    "annolab": ResultRoute(
+        re.compile(r"GET /v1/export/download/[^/]+/[^/]+"),
+        pages=False,
+        why="results are a project export: one zip of JSONL, downloaded in one request",
+    ),
+}
+
+
+def test_every_provider_type_says_whether_its_results_page():
+    assert {t.name for t in TYPES} == set(RESULT_ROUTES)
+    assert all(r.pages or r.why for r in RESULT_ROUTES.values())
 
 
 def request(pt: ProviderType, *, failing: bool = False) -> JobRequest:
@@ -89,14 +127,23 @@ class TestAdapterContract:
             assert item.raw is not None
 
     async def test_results_are_walked_across_provider_pages(self, pt):
-        """The fast simulator's pages are small; every input must still come back."""
+        """Every input comes back, from two or more result pages where the API pages.
+
+        The fast simulators' pages are small (two items or rows) and the good inputs
+        are more than one page, so a paging adapter that stopped after its first page
+        would both lose items and make one results call.
+        """
+        route = RESULT_ROUTES[pt.name]
         req = request(pt)
         async with wired_adapter(pt) as w:
             job, _ = await run_to_done(w.adapter, req)
             results = await w.adapter.results(job)
-            result_calls = len(w.control.requests)
+            seen = [f"{r.method} {r.path}" for r in w.control.requests]
         assert len(results.items) == len(req.inputs)
-        assert result_calls > 0
+        result_calls = [s for s in seen if route.pattern.fullmatch(s)]
+        assert result_calls, f"no call matched the results route {route.pattern.pattern}"
+        if route.pages:
+            assert len(result_calls) >= 2, result_calls
 
     async def test_a_partly_failing_job_reports_each_failed_item(self, pt):
         req = request(pt, failing=True)

@@ -244,6 +244,14 @@ class Cluster:
         start_gateways(new)
         return new
 
+    def start_extra(self, env: Mapping[str, str]) -> Gateway:
+        """One more replica of the same configuration, with ``env`` over the cluster's."""
+        name = f"gateway{len(self.gateways) + 1}"
+        gw = Gateway(name, self._config, self._workdir, {**self.env, **env})
+        self.gateways.append(gw)
+        start_gateways([gw])
+        return gw
+
     @property
     def urls(self) -> list[str]:
         return [gw.url for gw in self.gateways]

@@ -99,6 +99,28 @@ class TestAcrossReplicas:
             # the error is not kept: the next read leads again
             assert await b.run("k", lead_b, nothing) == "value-1"
 
+    async def test_a_new_leader_first_looks_for_what_the_last_one_stored(self, redis_url):
+        """Replica B missed just before A stored and released: B must not fetch again."""
+        async with fresh_redis(redis_url) as client:
+            keys = Keyspace(client.test_prefix)
+            store: dict[str, str] = {}
+            a = Coalescer(client=client, keys=keys, lease_seconds=2)
+            b = Coalescer(client=client, keys=keys, lease_seconds=2)
+            lead_a, lead_b = Counter(delay=0.01), Counter(delay=0.01)
+
+            async def lead_and_store() -> str:
+                store["k"] = await lead_a()
+                return store["k"]
+
+            async def follow() -> str | None:
+                return store.get("k")
+
+            # B's own cache check ran before A's flight: B reaches run() with a miss
+            # in hand, after A has stored its answer and given the lease back.
+            assert await a.run("k", lead_and_store, follow) == "value-1"
+            assert await b.run("k", lead_b, follow) == "value-1"
+            assert (lead_a.calls, lead_b.calls) == (1, 0)
+
     async def test_redis_down_degrades_to_leading_locally(self):
         import redis.asyncio as aioredis
 

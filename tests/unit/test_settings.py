@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,21 @@ aliases:
 api_keys:
   - {id: svc, sha256: "HASH", tenant: acme, scopes: [jobs:read]}
 """.replace("HASH", hash_api_key("k"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.05):
+            return True
+    except OSError:
+        return False
 
 
 def write(tmp_path: Path, text: str, key: str | None = "secret-modzy-key") -> Path:
@@ -160,8 +178,193 @@ class TestCli:
         assert "providers[modzy-eu].base_url" in result.stderr
         assert "api_keys[svc].scopes[0]" in result.stderr
 
+    def test_check_config_lists_schema_and_reference_problems_together(self, tmp_path):
+        text = GOOD.replace("[jobs:read]", "[x]").replace(
+            "modzy-eu/ed542963de@1.0.1", "modzy-eu/missing"
+        )
+        result = self.run("check-config", str(write(tmp_path, text)))
+        assert result.returncode == 1
+        assert "api_keys[svc].scopes[0]" in result.stderr
+        assert "aliases.sentiment" in result.stderr
+
+    @pytest.mark.parametrize(
+        ("yaml_url", "env_url"),
+        [
+            ("redis://redis:notaport/0", None),
+            ("redis+sentinel://sentinel:26379", None),
+            (None, "http://redis:6379"),
+        ],
+        ids=["port", "sentinel-without-service", "scheme-from-env"],
+    )
+    def test_serve_refuses_a_bad_redis_url_before_binding(self, tmp_path, yaml_url, env_url):
+        """Exit 2 naming ``redis.url``, no traceback, and the port never listened."""
+        text = GOOD + (f"redis: {{url: '{yaml_url}'}}\n" if yaml_url else "")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        if env_url:
+            env["GATEWAY_REDIS__URL"] = env_url
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gateway", "serve"),
+                *("--config", str(write(tmp_path, text))),
+                *("--host", "127.0.0.1", "--port", str(port)),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        listened = False
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            listened = listened or _listening(port)
+            time.sleep(0.01)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2, (out, err)
+        assert not listened and not _listening(port)
+        assert "redis.url" in err
+        assert "Traceback" not in err + out
+
     def test_serve_exits_before_binding_on_invalid_config(self, tmp_path):
         bad = write(tmp_path, GOOD.replace("type: modzy", "type: nope"))
         result = self.run("serve", "--config", str(bad), "--port", "1")
         assert result.returncode != 0
         assert "providers[modzy-eu].type" in result.stderr
+
+
+class TestRedisUrl:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "redis://127.0.0.1:6379/0",
+            "rediss://:secret@redis.example:6380",
+            "redis://redis",
+            "unix:///run/redis.sock?db=2",
+            "redis+sentinel://s1:26379,s2:26380/mymaster",
+            "redis+sentinel://:pw@s1:26379/mymaster/3",
+        ],
+    )
+    def test_takes_the_urls_redis_py_and_sentinel_take(self, tmp_path, url):
+        s = load_settings(write(tmp_path, GOOD + f"redis: {{url: '{url}'}}\n"))
+        assert s.redis.url == url
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://redis:6379",
+            "redis//redis:6379",
+            "redis://redis:port",
+            "redis://redis:99999",
+            "redis://redis/zero",
+            "redis://:6379/0",
+            "redis+sentinel://s1:26379",
+            "redis+sentinel://s1/mymaster",
+            "redis+sentinel://s1:26379/mymaster/db1",
+        ],
+    )
+    def test_refuses_what_no_client_can_use_naming_the_field(self, tmp_path, url):
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, GOOD + f"redis: {{url: '{url}'}}\n"))
+        assert [p for p, _ in info.value.problems] == ["redis.url"], info.value.problems
+
+    def test_cluster_mode_takes_redis_urls_only(self, tmp_path):
+        text = GOOD + "redis: {mode: cluster, url: 'redis+sentinel://s:26379/m'}\n"
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, text))
+        assert [p for p, _ in info.value.problems] == ["redis.url"]
+
+    def test_a_bad_url_from_the_environment_names_the_field(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("GATEWAY_REDIS__URL", "tcp://redis:6379")
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, GOOD))
+        assert "redis.url" in [p for p, _ in info.value.problems]
+
+    def test_sentinel_url_parts(self):
+        from gateway.redis_url import parse_sentinel_url
+
+        url = parse_sentinel_url("redis+sentinel://u:p%40ss@s1:26379,[::1]:26380/mymaster/4")
+        assert url.sentinels == (("s1", 26379), ("::1", 26380))
+        assert (url.service_name, url.db, url.username, url.password) == (
+            "mymaster",
+            4,
+            "u",
+            "p@ss",
+        )
+
+    def test_a_refused_url_is_not_repeated_with_its_password(self, tmp_path):
+        text = GOOD + "redis: {url: 'redis+sentinel://:hunter2@s1/mymaster'}\n"
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, text))
+        assert "hunter2" not in str(info.value)
+
+
+class TestReferences:
+    @pytest.mark.parametrize(
+        ("change", "path"),
+        [
+            (("modzy-eu/ed542963de@1.0.1", "modzy-eu/nope"), "aliases.sentiment"),
+            (("modzy-eu/ed542963de@1.0.1", "modzy-eu/ed542963de@9"), "aliases.sentiment"),
+            (("modzy-eu/ed542963de@1.0.1", "not a model"), "aliases.sentiment"),
+            (
+                ("scopes: [jobs:read]", "scopes: [jobs:read], models: [nope]"),
+                "api_keys[svc].models[0]",
+            ),
+            (
+                ("scopes: [jobs:read]", "scopes: [jobs:read], models: [sentiment, modzy-eu/x]"),
+                "api_keys[svc].models[1]",
+            ),
+            (
+                ("scopes: [jobs:read]", "scopes: [jobs:read], models: [ghost/*]"),
+                "api_keys[svc].models[0]",
+            ),
+        ],
+        ids=[
+            "alias-model",
+            "alias-version",
+            "alias-shape",
+            "key-alias",
+            "key-model",
+            "key-provider",
+        ],
+    )
+    def test_names_what_points_nowhere(self, tmp_path, change, path):
+        old, new = change
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, GOOD.replace(old, new)))
+        assert [p for p, _ in info.value.problems] == [path], info.value.problems
+
+    @pytest.mark.parametrize(
+        "models",
+        ["[sentiment]", "[modzy-eu/ed542963de]", "[modzy-eu/ed542963de@1.0.1]", "['modzy-eu/*']"],
+    )
+    def test_key_allow_lists_take_aliases_models_and_providers(self, tmp_path, models):
+        text = GOOD.replace("scopes: [jobs:read]", f"scopes: [jobs:read], models: {models}")
+        assert load_settings(write(tmp_path, text)).api_keys[0].models
+
+    def test_a_provider_that_lists_no_models_takes_any_model_id(self, tmp_path):
+        listed = '      - {id: ed542963de, version: "1.0.1", output_type: classification}\n'
+        text = GOOD.replace("    models:\n" + listed, "")
+        assert load_settings(write(tmp_path, text)).aliases["sentiment"]
+
+    def test_schema_and_cross_field_problems_come_in_one_round(self, tmp_path):
+        text = (
+            GOOD.replace("{file: modzy.key}", "{env: SURELY_NOT_SET_1234}")
+            .replace("modzy-eu/ed542963de@1.0.1", "modzy-eu/missing")
+            .replace("tenant: acme", "tenant: acme, models: [ghost/x]")
+            + "max_body_bytes: -1\nredis: {url: 'http://nope'}\n"
+        )
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, text, key=None))
+        assert {p for p, _ in info.value.problems} == {
+            "max_body_bytes",
+            "redis.url",
+            "providers[modzy-eu].credential.env",
+            "aliases.sentiment",
+            "api_keys[svc].models[0]",
+        }, info.value.problems
+
+    def test_an_invalid_provider_is_not_also_an_unknown_one(self, tmp_path):
+        text = GOOD.replace("https://modzy.example/api", "not a url")
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, text))
+        assert [p for p, _ in info.value.problems] == ["providers[modzy-eu].base_url"]

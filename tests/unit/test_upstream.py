@@ -264,3 +264,55 @@ class TestUpstreamOverHttp:
                 await up.request("GET", "", operation="x", absolute_url="http://169.254.169.254/")
         finally:
             await up.close()
+
+
+class TestSignedUrls:
+    BASE = "http://provider.test:8080/api"
+
+    @pytest.mark.parametrize(
+        ("url", "allowed"),
+        [
+            ("https://bucket.s3.amazonaws.com/export.zip?X-Amz-Signature=abc", True),
+            ("http://provider.test:8080/files/export.zip?signature=abc", True),
+            ("http://bucket.s3.amazonaws.com/export.zip", False),
+            ("http://provider.test:9999/export.zip", False),
+            ("ftp://bucket.example/export.zip", False),
+            ("/relative/export.zip", False),
+            ("https:///no-host", False),
+        ],
+        ids=[
+            "https-elsewhere",
+            "own-origin",
+            "http-elsewhere",
+            "other-port",
+            "ftp",
+            "relative",
+            "no-host",
+        ],
+    )
+    def test_https_anywhere_or_the_providers_own_origin(self, url, allowed):
+        from adapters.upstream import signed_url_allowed
+
+        assert signed_url_allowed(url, self.BASE) is allowed
+
+    async def test_an_https_link_elsewhere_is_tried_and_plain_http_is_not(self):
+        """Allowed, so it is really tried (here: nothing listens, so 503 not 502)."""
+        up = Upstream(
+            UpstreamSettings(
+                provider="p",
+                base_url="http://127.0.0.1:1",
+                connect_timeout=1,
+                retries=0,
+                headers={"Authorization": "Bearer secret"},
+            )
+        )
+        await up.start()
+        try:
+            with pytest.raises(ProviderUnavailable):
+                await up.request(
+                    "GET", "", operation="results", signed_url="https://127.0.0.1:9/x.zip"
+                )
+            with pytest.raises(ProviderBadResponse, match="not https"):
+                await up.request("GET", "", operation="results", signed_url="http://10.0.0.1/x")
+        finally:
+            await up.close()

@@ -546,7 +546,9 @@ class TestNormalize:
             (
                 "prediction",
                 {"id": 0, "prediction": 1, "prediction_prob": 0.88},
-                ClassificationOutput(label="1", score=0.88),
+                ClassificationOutput(
+                    label="1", score=0.88, scores=[LabelScore(label="1", score=0.88)]
+                ),
             ),
             (
                 "prediction",
@@ -556,7 +558,9 @@ class TestNormalize:
                     "prediction_prob": "0.88",
                     "prediction_explanation": "x",
                 },
-                ClassificationOutput(label="1", score=0.88),
+                ClassificationOutput(
+                    label="1", score=0.88, scores=[LabelScore(label="1", score=0.88)]
+                ),
             ),
             (
                 "prediction",
