@@ -187,6 +187,26 @@ class Metrics:
             "Failures of the shared cache (Redis) that were absorbed by reading through.",
             registry=r,
         )
+        self.redis_errors = Counter(
+            "gateway_redis_errors_total",
+            "Redis failures and timeouts met by the shared state, by component: job_store, "
+            "idempotency, cache (results, status freshness, coalescing leases). The caller "
+            "limits count theirs in gateway_ratelimit_backend_errors_total.",
+            ["component"],
+            registry=r,
+        )
+        # From a loopback round trip up to past the socket timeout (0.5 s by default).
+        redis_buckets = (
+            0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+        )  # fmt: skip
+        self.redis_duration = Histogram(
+            "gateway_redis_operation_duration_seconds",
+            "Time of one shared-state call to Redis (a command, pipeline or script; a job "
+            "listing may take a few round trips), by component, failures included.",
+            ["component"],
+            buckets=redis_buckets,
+            registry=r,
+        )
 
     # UpstreamObserver
     def attempt(self, provider: str, operation: str, outcome: str, seconds: float) -> None:
@@ -266,3 +286,16 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    # RedisObserver (gateway.redis_observed)
+    def track_redis(self, components: tuple[str, ...]) -> None:
+        """Export every component's series from the start (0 until something happens)."""
+        for component in components:
+            self.redis_errors.labels(component)
+            self.redis_duration.labels(component)
+
+    def redis_operation(self, component: str, seconds: float) -> None:
+        self.redis_duration.labels(component).observe(seconds)
+
+    def redis_error(self, component: str) -> None:
+        self.redis_errors.labels(component).inc()
