@@ -18,13 +18,16 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so a code change reuses this layer.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
- && pip install --no-cache-dir -r /tmp/requirements.txt
+# Dependencies first, from the lock alone, so a code change reuses this layer. The lock
+# (tools/lock-requirements.sh) pins pyproject.toml's runtime dependencies and everything they
+# need, with the sha256 of every file: pip refuses any download that does not match, and
+# --no-deps plus `pip check` make a lock that misses a dependency fail the build.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock \
+ && pip check
 
 # Then the code, installed without touching the dependencies; pip compiles the bytecode.
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY adapters ./adapters
 RUN pip install --no-cache-dir --no-deps . \

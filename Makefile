@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HELM   := .tools/helm/helm
 
-.PHONY: demo test lint typecheck unit simulate clean prometheus-tools
+.PHONY: demo test lint typecheck unit simulate clean prometheus-tools lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ prometheus-tools:
 
 test: lint typecheck $(HELM) prometheus-tools
 	$(BIN)/pytest
+
+# requirements.lock, the image's hashed dependencies: after changing pyproject.toml's dependencies.
+lock: $(STAMP)
+	PYTHON=$(PYTHON) bash tools/lock-requirements.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

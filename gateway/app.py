@@ -98,6 +98,7 @@ def create_app(
     """
     clock = clock or SystemClock()
     metrics = Metrics(registry)
+    metrics.configure_tenants(settings.metrics)
     backends = build_backends(settings, clock, metrics, client=redis)
     store = store or backends.store
     upstreams: list[Upstream] = []

@@ -4,7 +4,8 @@ With ``redis.url`` set (one server, a Cluster, or the master a Sentinel names), 
 records, results, status freshness, idempotency keys, coalescing leases and the limit
 buckets and counters live in Redis (one connection pool per process), and finished
 records and results are also kept in process so they stay readable if Redis fails.
-Without it, all of them live in this process.
+Without it, all of them live in this process. Redis-backed components are wrapped
+(``gateway.redis_observed``) so their latency and failures are metered per component.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisI
 from gateway.job_limits import JobCounters, RedisJobCounters
 from gateway.keyspace import Keyspace
 from gateway.metrics import Metrics
+from gateway.redis_observed import (
+    COMPONENTS,
+    ObservedFreshness,
+    ObservedIdempotencyStore,
+    ObservedJobStore,
+    ObservedResultCache,
+)
 from gateway.redis_store import RedisJobStore
 from gateway.redis_url import SENTINEL_SCHEME, SentinelUrl, parse_sentinel_url
 from gateway.settings import ConfigError, Settings
@@ -122,7 +130,12 @@ def build_backends(
     *,
     client: aioredis.Redis | None = None,
 ) -> Backends:
-    errors = CacheErrors(on_error=metrics.cache_error)
+
+    def cache_error() -> None:
+        metrics.cache_error()
+        metrics.redis_error("cache")
+
+    errors = CacheErrors(on_error=cache_error)
     retention = settings.job_retention_seconds
     if client is None and settings.redis.url is not None:
         client = redis_client(settings)
@@ -139,13 +152,19 @@ def build_backends(
             redis=None,
         )
     keys = Keyspace(settings.redis.prefix)
+    metrics.track_redis(COMPONENTS)
     return Backends(
-        store=RedisJobStore(client, keys, retention_seconds=retention, now=clock.now),
-        cache=RedisResultCache(client, keys, retention_seconds=retention, errors=errors),
+        store=ObservedJobStore(
+            RedisJobStore(client, keys, retention_seconds=retention, now=clock.now), metrics
+        ),
+        cache=ObservedResultCache(
+            RedisResultCache(client, keys, retention_seconds=retention, errors=errors), metrics
+        ),
         local_cache=MemoryResultCache(),
-        freshness=RedisFreshness(client, keys, errors),
-        idempotency=RedisIdempotencyStore(
-            client, keys, ttl_seconds=settings.idempotency_ttl_seconds
+        freshness=ObservedFreshness(RedisFreshness(client, keys, errors), metrics),
+        idempotency=ObservedIdempotencyStore(
+            RedisIdempotencyStore(client, keys, ttl_seconds=settings.idempotency_ttl_seconds),
+            metrics,
         ),
         coalescer=Coalescer(
             client=client,

@@ -3,8 +3,9 @@
 Names follow Prometheus practice: one ``gateway_`` prefix, base units, ``_total`` on
 counters, ``_seconds`` on durations. Labels stay bounded: route templates (never raw
 paths), methods from a fixed list, status codes, provider names from configuration,
-outcome classes. No key, tenant or job id is ever a label. The process and Python
-runtime collectors (``process_*``, ``python_*``) keep their standard names, which
+outcome classes. No key or job id is ever a label, and a tenant only where
+``metrics.tenant_labels`` allows it (capped; the rest count as ``other``). The process and
+Python runtime collectors (``process_*``, ``python_*``) keep their standard names, which
 dashboards everywhere already know.
 
 Metrics for features that do not exist are not defined here: a metric nothing feeds
@@ -26,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.exposition import generate_latest
 
 from adapters.base import Counts
+from gateway.metrics_settings import OVERFLOW, MetricsSettings
 
 # Around the gateway's own overhead (sub-millisecond) up to slow provider calls.
 _LATENCY_BUCKETS = (
@@ -187,6 +189,35 @@ class Metrics:
             "Failures of the shared cache (Redis) that were absorbed by reading through.",
             registry=r,
         )
+        self.redis_errors = Counter(
+            "gateway_redis_errors_total",
+            "Redis failures and timeouts met by the shared state, by component: job_store, "
+            "idempotency, cache (results, status freshness, coalescing leases). The caller "
+            "limits count theirs in gateway_ratelimit_backend_errors_total.",
+            ["component"],
+            registry=r,
+        )
+        # From a loopback round trip up to past the socket timeout (0.5 s by default).
+        redis_buckets = (
+            0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+        )  # fmt: skip
+        self.redis_duration = Histogram(
+            "gateway_redis_operation_duration_seconds",
+            "Time of one shared-state call to Redis (a command, pipeline or script; a job "
+            "listing may take a few round trips), by component, failures included.",
+            ["component"],
+            buckets=redis_buckets,
+            registry=r,
+        )
+        self.tenant_requests = Counter(
+            "gateway_tenant_requests_total",
+            "Authenticated requests by tenant: only tenants allowed a label of their own "
+            "(metrics.tenant_labels, at most metrics.max_tenant_labels); all others as "
+            "'other'.",
+            ["tenant"],
+            registry=r,
+        )
+        self.configure_tenants(MetricsSettings())
 
     # UpstreamObserver
     def attempt(self, provider: str, operation: str, outcome: str, seconds: float) -> None:
@@ -266,3 +297,33 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    # RedisObserver (gateway.redis_observed)
+    def track_redis(self, components: tuple[str, ...]) -> None:
+        """Export every component's series from the start (0 until something happens)."""
+        for component in components:
+            self.redis_errors.labels(component)
+            self.redis_duration.labels(component)
+
+    def redis_operation(self, component: str, seconds: float) -> None:
+        self.redis_duration.labels(component).observe(seconds)
+
+    def redis_error(self, component: str) -> None:
+        self.redis_errors.labels(component).inc()
+
+    # Tenants (the request middleware); configured from settings.metrics by create_app
+    def configure_tenants(self, settings: MetricsSettings) -> None:
+        """Which tenants get a label of their own; each listed one is exported from the start."""
+        self._tenant_any = settings.any_tenant
+        self._tenant_cap = settings.max_tenant_labels
+        self._tenant_other = self.tenant_requests.labels(OVERFLOW)
+        self._tenants = {t: self.tenant_requests.labels(t) for t in settings.listed}
+
+    def tenant_request(self, tenant: str) -> None:
+        # The hot path is one dict lookup; only a tenant without a label goes further.
+        child = self._tenants.get(tenant)
+        if child is None:
+            child = self._tenant_other
+            if self._tenant_any and len(self._tenants) < self._tenant_cap:
+                child = self._tenants[tenant] = self.tenant_requests.labels(tenant)
+        child.inc()

@@ -38,6 +38,7 @@ from pydantic_settings import (
 )
 
 from gateway.limit_settings import RateLimitSettings
+from gateway.metrics_settings import MetricsSettings
 from gateway.redis_url import check_redis_url
 from gateway.security_settings import AuthSettings, UrlGuardSettings, resolve_auth
 
@@ -202,6 +203,8 @@ class Settings(BaseSettings):
     url_guard: UrlGuardSettings = UrlGuardSettings()
     #: Caller limits: rates per key and tenant, unfinished jobs, daily job quotas.
     ratelimit: RateLimitSettings = RateLimitSettings()
+    #: What metric labels may name: tenants with a label of their own (none by default).
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

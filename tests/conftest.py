@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from adapters.base import ProviderAdapter
-from adapters.registry import provider_type
+from adapters.registry import KNOWN_TYPES, provider_type
 from adapters.simulation import SIM_CONTROL, SimulatorControl
 from gateway.app import create_app
 from gateway.settings import (
@@ -34,6 +36,12 @@ OTHER_KEY = "test-key-other-0123456789"
 READ_KEY = "test-key-readonly-0123456789"
 LIMITED_KEY = "test-key-limited-0123456789"
 SECRETS = (KEY, OTHER_KEY, READ_KEY, LIMITED_KEY)
+#: The shipped demo configuration's API keys ("demo-key" is also the start of the other two)
+#: and JWT secret, used by the demo and e2e tests: never in a log line either.
+DEMO_SECRETS = ("demo-key", "demo-jwt-secret-0123456789abcdef0123")
+#: Credentials tests create at run time (minted JWTs, their signing secrets): helpers add
+#: them here, and every test's logs are checked for all of them.
+MINTED: set[str] = set()
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
@@ -194,6 +202,50 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 def captured_logs() -> Any:
     with structlog.testing.capture_logs() as logs:
         yield logs
+
+
+def never_logged() -> tuple[str, ...]:
+    """Every credential the suite knows of: its keys, the demo's, providers', minted ones."""
+    providers = tuple(provider_type(t).simulator_credential for t in KNOWN_TYPES)
+    return (*SECRETS, *DEMO_SECRETS, *providers, *MINTED)
+
+
+class _StdlibRecords(logging.Handler):
+    """Keeps the text of every stdlib log record (aiohttp, asyncio, redis-py, warnings)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.texts.append(self.format(record))
+        except Exception:  # a record whose args do not fit its format: keep both raw
+            self.texts.append(f"{record.msg!r} {record.args!r}")
+
+
+@pytest.fixture(autouse=True)
+def no_credential_is_logged(captured_logs: list[dict[str, Any]]) -> Iterator[None]:
+    """Every test: no test credential in any structlog event or stdlib log record.
+
+    structlog events are captured before the gateway's redaction processor runs, so a
+    credential must never even be handed to a logger, which is stricter than production.
+    """
+    records = _StdlibRecords()
+    root = logging.getLogger()
+    root.addHandler(records)
+    try:
+        yield
+    finally:
+        root.removeHandler(records)
+    found = leaked(json.dumps(captured_logs, default=str) + "\n".join(records.texts))
+    assert not found, f"a credential reached a log line: {found}"
+
+
+def leaked(text: str) -> list[str]:
+    """The start of every known credential found in ``text`` (never the whole of it)."""
+    return [secret[:12] + "..." for secret in never_logged() if secret in text]
 
 
 # -- Redis: a real server, a fresh key prefix per test -----------------------------------

@@ -70,6 +70,8 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             waited="wait" in request.headers.get("Prefer", "").lower(),
             cache=facts.cache,
         )
+        if facts.tenant is not None:
+            metrics.tenant_request(facts.tenant)
         _log.info(
             "request",
             method=request.method,

@@ -2,7 +2,8 @@
 
 Redis and the simulators live for the module (starting them per test buys nothing:
 each test gets its own Redis key prefix and resets the simulator's log and faults);
-the replicas are started per test, because tests kill and restart them.
+the replicas are started per test, because tests kill and restart them. At teardown the
+replicas' stdout and stderr are scanned for every credential the suite knows.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import leaked
 from tests.e2e.replicas import REPLICAS, Cluster, RedisServer, Simulators
 
 
@@ -60,7 +63,7 @@ def cluster(
     request: pytest.FixtureRequest,
     redis_server: RedisServer,
     simulators: Simulators,
-    tmp_path: Any,
+    tmp_path: Path,
 ) -> Iterator[Cluster]:
     """Three gateway replicas on their own Redis prefix, ready (``/readyz`` 200)."""
     redis_server.ensure_running()
@@ -76,3 +79,15 @@ def cluster(
         simulators.clear_faults()
         if _failed(request):
             print(f"\n=== replica logs (prefix {c.prefix}) ===\n{c.tails()}")
+    leaked = leaked_credentials(tmp_path)
+    assert not leaked, f"a credential reached a replica's output: {leaked}"
+
+
+def leaked_credentials(workdir: Path) -> list[str]:
+    """``file: credential...`` for every known credential in a replica's stdout or stderr
+    (``gateway<n>.<start>.out`` and ``.err``; the config file beside them is not output)."""
+    return [
+        f"{path.name}: {found}"
+        for path in sorted([*workdir.glob("gateway*.out"), *workdir.glob("gateway*.err")])
+        for found in leaked(path.read_text(errors="replace"))
+    ]

@@ -55,6 +55,8 @@ def test_scenarios_cover_what_the_issue_asks():
         (('apiKeys={"k":{"sha256":"' + "a" * 64 + '"}}',), (), "tenant"),
         (('jwtKeys={"k1":{"type":"pem","algorithms":["ES256"]}}',), (), "jwtKeys.k1.type"),
         (('jwtKeys={"k1":{"type":"secret","algorithms":["none"]}}',), (), "algorithms"),
+        (("metrics.port=0",), (), "metrics.port"),
+        ((), ("metrics.port=9102",), "metrics.port"),
         (("replicas=3",), (), "replicas"),  # a typo of replicaCount
     ],
 )
@@ -110,6 +112,18 @@ def test_lint_enforces_the_schema_too():
         (
             ('jwtKeys={"k1":{"type":"secret","algorithms":["HS256"]}}',),
             "jwtKeys needs config.auth.jwt",
+        ),
+        (
+            ("config.server.metrics_port=9102",),
+            "config.server.metrics_port is set by the chart: use metrics.port",
+        ),
+        (
+            ("config.server.metrics_on_main_port=false",),
+            "config.server.metrics_on_main_port is set by the chart: use metrics.port",
+        ),
+        (
+            ("metrics.port=8080",),
+            "metrics.port (8080) must differ from config.server.port",
         ),
         (
             (

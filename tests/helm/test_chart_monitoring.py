@@ -83,7 +83,9 @@ def test_prometheus_rule_carries_the_alerts_file():
 
 
 def test_service_monitor_scrapes_the_services_http_port():
-    docs = chart.scenario("production")
+    # Production moves /metrics to its own port (tests/helm/test_chart_metrics_port.py);
+    # without metrics.port the API Service's port http is the one scraped.
+    docs = chart.scenario("production", "metrics.port=null")
     monitor = chart.find(docs, "ServiceMonitor")
     service = chart.find(docs, "Service", f"{chart.RELEASE}-gateway")
     assert (

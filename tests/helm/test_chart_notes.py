@@ -72,3 +72,10 @@ def test_notes_warn_about_the_throwaway_redis(notes_chart):
     text = notes(notes_chart, "tryout")
     assert "redis.internal runs one Redis with no persistence" in text
     assert "api_keys in ConfigMap gw-gateway" in text
+
+
+def test_notes_say_where_metrics_live_when_moved_off_the_api_port(notes_chart):
+    text = notes(notes_chart, "production", (chart.MONITORING_API,))
+    assert 'GET /metrics on port "metrics" (9102)' in text
+    assert "gw-gateway-metrics" in text
+    assert "the Ingress do not serve it" in text

@@ -69,7 +69,7 @@ def test_probes_startup_and_liveness_on_healthz_readiness_on_readyz(name):
     (container,) = chart.gateway_deployment(chart.scenario(name))["spec"]["template"]["spec"][
         "containers"
     ]
-    (port,) = container["ports"]
+    port = container["ports"][0]  # a second one, "metrics", when metrics.port is set
     assert port == {
         "name": "http",
         "containerPort": values["config"]["server"]["port"],
@@ -186,6 +186,7 @@ def test_production_renders_every_optional_resource():
         "PrometheusRule/gw-gateway",
         "Secret/gw-gateway",
         "Service/gw-gateway",
+        "Service/gw-gateway-metrics",
         "ServiceAccount/gw-gateway",
         "ServiceMonitor/gw-gateway",
     ]
@@ -248,10 +249,11 @@ def test_network_policy_admits_the_listed_peers_and_the_helm_test_pod():
     docs = chart.scenario("production")
     policy = chart.find(docs, "NetworkPolicy", f"{chart.RELEASE}-gateway")
     assert policy["spec"]["podSelector"]["matchLabels"] == SELECTOR
-    (rule,) = policy["spec"]["ingress"]
+    rule, metrics_rule = policy["spec"]["ingress"]
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert metrics_rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
     peers = rule["from"]
-    assert len(peers) == 3
+    assert len(peers) == 2
     test_pod = chart.find(docs, "Pod")
     selector = peers[-1]["podSelector"]["matchLabels"]
     assert selector.items() <= test_pod["metadata"]["labels"].items()

@@ -1,9 +1,11 @@
-"""Fixtures for the security tests: a JWKS server on loopback, a gateway with a fake clock."""
+"""Fixtures for the security tests: a JWKS server on loopback, a gateway with a fake clock.
+
+That no credential reaches a log line is checked for every test of the suite, by
+``no_credential_is_logged`` in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,19 +15,8 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from gateway.app import create_app
-from tests.conftest import SECRETS, make_settings
-from tests.security.support import HS_SECRET, MINTED, FakeClock, auth_settings, public_jwk, rsa_key
-
-DEMO_JWT_SECRET = "demo-jwt-secret-0123456789abcdef0123"
-
-
-@pytest.fixture(autouse=True)
-def no_credential_is_logged(captured_logs: list[dict[str, Any]]) -> Iterator[None]:
-    """Every test here: no API key, JWT secret or minted token in any captured log line."""
-    yield
-    text = json.dumps(captured_logs, default=str)
-    for secret in (*SECRETS, HS_SECRET, DEMO_JWT_SECRET, *MINTED):
-        assert secret not in text, "a credential reached a log line"
+from tests.conftest import make_settings
+from tests.security.support import FakeClock, auth_settings, public_jwk, rsa_key
 
 
 @dataclass

@@ -14,15 +14,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.security_settings import AuthSettings, FailedAuthSettings, JwtKeySettings, JwtSettings
+from tests.conftest import MINTED
 
 ISSUER = "https://idp.example"
 AUDIENCE = "gateway"
 HS_SECRET = "test-hs-secret-0123456789abcdef-0123456789abcdef-0123456789abcdef"
 LEEWAY = 10
 
-
-#: Every token minted by these helpers, so the suite can check none reached a log line.
-MINTED: set[str] = set()
+# Every token minted by these helpers goes into MINTED, so the suite (tests/conftest.py)
+# checks that none reached a log line; so does the HMAC secret they are signed with.
+MINTED.add(HS_SECRET)
 
 
 class FakeClock:

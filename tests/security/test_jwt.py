@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 
+from gateway.security_settings import AuthSettings
+from tests.conftest import AUTH, OTHER_AUTH
 from tests.security.support import (
     HS_SECRET,
     ISSUER,
     LEEWAY,
     claims,
     ec_key,
+    jwt_settings,
     mint,
     public_jwk,
     public_pem,
@@ -215,3 +218,93 @@ class TestAccepted:
         gw = await make_jwt_gateway()
         resp = await gw.client.get(LIST, headers={"X-API-Key": mint(kid="hs")})
         assert resp.status == 401
+
+
+SUBMIT = {"model": "sentiment", "inputs": [{"name": "a", "text": "Great"}]}
+#: Another model of the same provider, reachable only by its id.
+OTHER_MODEL = "modzy/c60c8dbd79@0.0.1"
+
+
+async def claims_gateway(make_gateway: Any, **claim_names: Any) -> Any:
+    """A gateway in front of the Modzy simulator whose JWTs carry claims under these names."""
+    auth = AuthSettings(jwt=jwt_settings(**claim_names))
+    return await make_gateway(["modzy"], auth=auth)
+
+
+class TestConfigurableClaims:
+    """``tenant_claim``, ``scope_claim`` and ``models_claim`` name where the token says it."""
+
+    async def test_tenant_and_scopes_come_from_the_configured_claims(self, make_gateway):
+        h = await claims_gateway(
+            make_gateway, tenant_claim="https://idp.example/org", scope_claim="permissions"
+        )
+        token = mint(
+            kid="hs",
+            tenant=None,
+            scope=None,
+            **{"https://idp.example/org": "acme", "permissions": "jobs:read jobs:write"},
+        )
+        resp = await h.client.post(LIST, json=SUBMIT, headers=bearer(token))
+        assert resp.status == 202, await resp.text()
+        job_id = (await resp.json())["id"]
+        # The job belongs to the tenant the configured claim named: acme's API key reads
+        # it, another tenant's gets 404.
+        assert (await h.client.get(f"{LIST}/{job_id}", headers=AUTH)).status == 200
+        assert (await h.client.get(f"{LIST}/{job_id}", headers=OTHER_AUTH)).status == 404
+
+    async def test_the_default_claim_names_are_not_read_once_renamed(self, make_gateway):
+        h = await claims_gateway(make_gateway, tenant_claim="org", scope_claim="permissions")
+        # "tenant" is no longer where the tenant is: no tenant at all is a 401.
+        only_default_tenant = mint(kid="hs", permissions="jobs:read")
+        assert (await h.client.get(LIST, headers=bearer(only_default_tenant))).status == 401
+        # "scope" is no longer where scopes are: a token with scopes only there has none.
+        only_default_scope = mint(kid="hs", org="acme", tenant=None)
+        resp = await h.client.get(LIST, headers=bearer(only_default_scope))
+        assert resp.status == 403
+        assert (await resp.json())["code"] == "forbidden"
+
+    @pytest.mark.parametrize(
+        ("permissions", "read", "write"),
+        [
+            ("jobs:read jobs:write", 200, 202),
+            ("jobs:read", 200, 403),
+            (["jobs:read", "jobs:write"], 200, 202),
+            (["jobs:read", "billing:admin"], 200, 403),
+            ([], 403, 403),
+        ],
+        ids=["string", "string-read-only", "list", "list-read-only", "empty-list"],
+    )
+    async def test_scope_claim_as_a_string_or_a_list(self, make_gateway, permissions, read, write):
+        h = await claims_gateway(make_gateway, tenant_claim="org", scope_claim="permissions")
+        token = mint(kid="hs", tenant=None, scope=None, org="acme", permissions=permissions)
+        assert (await h.client.get(LIST, headers=bearer(token))).status == read
+        resp = await h.client.post(LIST, json=SUBMIT, headers=bearer(token))
+        assert resp.status == write, await resp.text()
+
+    async def test_a_scope_claim_of_another_type_is_a_401(self, make_gateway):
+        h = await claims_gateway(make_gateway, scope_claim="permissions")
+        token = mint(kid="hs", scope=None, permissions={"jobs:read": True})
+        assert (await h.client.get(LIST, headers=bearer(token))).status == 401
+
+    async def test_models_claim_allows_only_the_listed_models(self, make_gateway):
+        h = await claims_gateway(make_gateway, models_claim="models")
+        token = mint(kid="hs", models=["sentiment"])
+        resp = await h.client.post(LIST, json=SUBMIT, headers=bearer(token))
+        assert resp.status == 202, await resp.text()
+        other = {**SUBMIT, "model": OTHER_MODEL}
+        resp = await h.client.post(LIST, json=other, headers=bearer(token))
+        assert resp.status == 403
+        assert (await resp.json())["code"] == "forbidden"
+        assert h.sim.count("POST") == 1, "the refused model never reached the provider"
+
+    async def test_models_claim_matches_a_model_by_its_id_too(self, make_gateway):
+        h = await claims_gateway(make_gateway, models_claim="models")
+        token = mint(kid="hs", models=["modzy/ed542963de@1.0.1"])
+        assert (await h.client.post(LIST, json=SUBMIT, headers=bearer(token))).status == 202
+        elsewhere = mint(kid="hs", models=[OTHER_MODEL])
+        assert (await h.client.post(LIST, json=SUBMIT, headers=bearer(elsewhere))).status == 403
+
+    async def test_models_claim_of_another_type_is_a_401(self, make_gateway):
+        h = await claims_gateway(make_gateway, models_claim="models")
+        token = mint(kid="hs", models="sentiment")
+        assert (await h.client.post(LIST, json=SUBMIT, headers=bearer(token))).status == 401

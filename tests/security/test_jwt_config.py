@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from gateway.app import create_app
 from gateway.cli import main
 from gateway.settings import ConfigError, load_settings
+from tests.conftest import MINTED
 from tests.security.support import ec_key, public_pem, rsa_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,10 +144,12 @@ async def test_the_demo_jwt_from_the_readme_works():
         "demo-jwt-secret-0123456789abcdef0123",
         algorithm="HS256",
     )
+    MINTED.add(token)
     app = create_app(settings, registry=CollectorRegistry())
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         resp = await client.get("/v1/jobs", headers={"Authorization": f"Bearer {token}"})
         assert resp.status == 200, await resp.text()
         other = jwt.encode({"sub": "me"}, "demo-jwt-secret-0123456789abcdef0123", "HS256")
+        MINTED.add(other)
         resp = await client.get("/v1/jobs", headers={"Authorization": f"Bearer {other}"})
         assert resp.status == 401

@@ -161,6 +161,12 @@ in the chart tests.
 {{- $_ := set $redis "url" $url }}
 {{- end }}
 {{- $_ := set $cfg "redis" $redis }}
+{{- if .Values.metrics.port }}
+{{- $server := deepCopy $cfg.server }}
+{{- $_ := set $server "metrics_port" (int .Values.metrics.port) }}
+{{- $_ := set $server "metrics_on_main_port" false }}
+{{- $_ := set $cfg "server" $server }}
+{{- end }}
 {{- if .Values.jwtKeys }}
 {{- $keys := list }}
 {{- range $kid, $k := .Values.jwtKeys }}
@@ -186,6 +192,14 @@ Refuse contradictory values, with every problem in one message.
 {{- if hasKey (default dict $.Values.config.redis) $key }}
 {{- $errors = append $errors (printf "config.redis.%s is set by the chart: use redis.%s" $key $key) }}
 {{- end }}
+{{- end }}
+{{- range $key := list "metrics_port" "metrics_on_main_port" }}
+{{- if hasKey $.Values.config.server $key }}
+{{- $errors = append $errors (printf "config.server.%s is set by the chart: use metrics.port" $key) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.metrics.port (eq (int .Values.metrics.port) (int .Values.config.server.port)) }}
+{{- $errors = append $errors (printf "metrics.port (%d) must differ from config.server.port" (int .Values.metrics.port)) }}
 {{- end }}
 {{- if .Values.jwtKeys }}
 {{- if not (dig "auth" "jwt" "" .Values.config) }}
@@ -243,6 +257,15 @@ Refuse contradictory values, with every problem in one message.
 {{- if $errors }}
 {{- fail (printf "\n\nVALUES VALIDATION:\n  - %s" (join "\n  - " $errors)) }}
 {{- end }}
+{{- end }}
+
+{{/*
+Labels of the metrics Service, which the ServiceMonitor selects (the API Service lacks the
+component label, so it is never scraped twice).
+*/}}
+{{- define "gateway.metricsServiceLabels" -}}
+{{ include "gateway.selectorLabels" . }}
+app.kubernetes.io/component: metrics
 {{- end }}
 
 {{/*
