@@ -7,7 +7,8 @@ HTTP session) are owned by cleanup contexts, so they close when the app does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from adapters.base import ProviderAdapter, ProviderConfig
 from adapters.registry import provider_type
-from adapters.upstream import Upstream, UpstreamSettings
+from adapters.upstream import Pacing, Upstream, UpstreamSettings
 from gateway.auth_setup import install_auth
 from gateway.backends import build_backends, close_redis
 from gateway.cache import ResultCache
@@ -33,6 +34,7 @@ from gateway.keys import (
     STORE,
     UPSTREAMS,
 )
+from gateway.keyspace import Keyspace
 from gateway.lifecycle import Lifecycle
 from gateway.loop_lag import loop_lag_ctx
 from gateway.metrics import Metrics
@@ -41,12 +43,21 @@ from gateway.middleware.body import body_limit_middleware
 from gateway.middleware.context import context_middleware
 from gateway.middleware.errors import error_middleware
 from gateway.middleware.hardening import harden_framework_answers
+from gateway.pacing import build_pacer
+from gateway.provider_resilience import build_breaker, build_retry_budget
 from gateway.routes import add_routes
 from gateway.settings import ProviderSettings, Settings
 from gateway.store import JobStore
 
 
-def build_upstream(p: ProviderSettings, metrics: Metrics) -> Upstream:
+def build_upstream(
+    p: ProviderSettings,
+    metrics: Metrics,
+    *,
+    pacer: Pacing | None = None,
+    now: Callable[[], float] = time.monotonic,
+) -> Upstream:
+    """Provider ``p``'s Upstream, with its breaker and retry budget (both per process)."""
     ptype = provider_type(p.type)
     secret = p.secret.get_secret_value() if p.secret is not None else ""
     return Upstream(
@@ -62,6 +73,9 @@ def build_upstream(p: ProviderSettings, metrics: Metrics) -> Upstream:
             headers=ptype.auth_headers(secret),
         ),
         observer=metrics,
+        pacer=pacer,
+        breaker=build_breaker(p.name, p.circuit_breaker, now=now, report=metrics.circuit),
+        budget=build_retry_budget(p.retry_budget, now=now),
     )
 
 
@@ -92,10 +106,14 @@ def create_app(
     store = store or backends.store
     upstreams: list[Upstream] = []
     built: dict[str, ProviderAdapter] = dict(adapters or {})
+    keys = Keyspace(settings.redis.prefix)
     for p in settings.providers:
+        metrics.init_provider(p.name)
         if p.name in built:
             continue
-        upstream = build_upstream(p, metrics)
+        # The pacer is shared by every replica through Redis when there is one.
+        pacer = build_pacer(p, redis=backends.redis, keys=keys, observer=metrics)
+        upstream = build_upstream(p, metrics, pacer=pacer, now=clock.monotonic)
         upstreams.append(upstream)
         built[p.name] = provider_type(p.type).create_adapter(
             ProviderConfig(name=p.name, type=p.type, defaults=p.defaults), upstream

@@ -39,3 +39,12 @@ class Keyspace:
         # Hashed: the caller's key may be long or contain anything.
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f"{self.prefix}:idem:{tenant}:{digest}"
+
+    def pacing(self, account: str) -> str:
+        """A provider account's GCRA bucket. The hash tag keeps it in its pause's
+        cluster slot: one script reads both."""
+        return f"{self.prefix}:pace:{{{account}}}"
+
+    def pause(self, account: str) -> str:
+        """A provider account's Retry-After pause (expires when the pause ends)."""
+        return f"{self.prefix}:pause:{{{account}}}"
