@@ -1,9 +1,9 @@
 """A provider's answer, and how a failed answer becomes the gateway's error.
 
-Pure code shared by ``Upstream`` and the adapters: the response value, Retry-After
-parsing (RFC 9110 §10.2.3), the provider's own message in an error body, the one
-choke point that translates aiohttp's and asyncio's exceptions, and the mapping of a
-non-2xx status to the gateway's error for it.
+Code shared by ``Upstream`` and the adapters: the response value, reading it under a
+size cap, Retry-After parsing (RFC 9110 §10.2.3), the provider's own message in an
+error body, the one choke point that translates aiohttp's and asyncio's exceptions,
+and the mapping of a non-2xx status to the gateway's error for it.
 """
 
 from __future__ import annotations
@@ -55,6 +55,29 @@ class UpstreamResponse:
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
+
+
+async def read_capped(resp: aiohttp.ClientResponse, cap: int, provider: str) -> UpstreamResponse:
+    """Read a provider's whole answer, refusing (502) one larger than ``cap`` bytes.
+
+    A declared length over the cap is refused before reading; an undeclared one is
+    read in chunks and refused as soon as it passes the cap, so a hostile provider
+    cannot make the gateway buffer more than ``cap`` bytes.
+    """
+    too_large = f"The provider's answer is larger than {cap} bytes."
+    declared = resp.content_length
+    if declared is not None and declared > cap:
+        raise ProviderBadResponse(provider, too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > cap:
+            raise ProviderBadResponse(provider, too_large)
+        chunks.append(chunk)
+    return UpstreamResponse(
+        status=resp.status, headers=dict(resp.headers), body=b"".join(chunks), provider=provider
+    )
 
 
 def parse_retry_after(value: str | None, *, maximum: float, now: float) -> float | None:

@@ -51,6 +51,7 @@ from adapters.responses import (
     map_client_errors,
     message_from_body,
     parse_retry_after,
+    read_capped,
     retry_after_header,
     same_origin,
 )
@@ -327,7 +328,6 @@ class Upstream:
         params: Any,
         headers: Mapping[str, str],
     ) -> UpstreamResponse:
-        cap = self.settings.max_response_bytes
         async with self.session.request(
             method,
             url,
@@ -337,27 +337,7 @@ class Upstream:
             headers=headers,
             allow_redirects=False,
         ) as resp:
-            declared = resp.content_length
-            if declared is not None and declared > cap:
-                raise ProviderBadResponse(
-                    self.provider, f"The provider's answer is larger than {cap} bytes."
-                )
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in resp.content.iter_chunked(65536):
-                size += len(chunk)
-                if size > cap:
-                    raise ProviderBadResponse(
-                        self.provider,
-                        f"The provider's answer is larger than {cap} bytes.",
-                    )
-                chunks.append(chunk)
-            return UpstreamResponse(
-                status=resp.status,
-                headers=dict(resp.headers),
-                body=b"".join(chunks),
-                provider=self.provider,
-            )
+            return await read_capped(resp, self.settings.max_response_bytes, self.provider)
 
     async def _backoff(self, attempt: int, hinted: float | None, deadline: float) -> None:
         s = self.settings
