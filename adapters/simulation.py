@@ -6,8 +6,12 @@ can make any provider slow, failing, rate limiting, hanging or garbled:
 
 * in process: ``app[SIM_CONTROL].set_faults([...])``, ``.requests``, ``.clock``;
 * over HTTP: ``GET/PUT/DELETE /_sim/faults``, ``GET /_sim/requests`` and
-  ``DELETE /_sim/requests`` (the control routes need no provider credential and
-  are never subject to faults).
+  ``DELETE /_sim/requests``, ``PUT /_sim/rate_limit`` (the control routes need no
+  provider credential and are never subject to faults or the rate limit).
+
+The request log keeps each request's arrival time (the simulator's monotonic clock)
+and the status it was answered with, so a test can measure the rate the provider saw
+in any window and count the 429s it sent.
 
 A fault applies to requests whose ``"METHOD /path"`` contains ``match`` (all when
 unset), for the next ``times`` requests (until cleared when unset). Kinds:
@@ -17,6 +21,8 @@ unset), for the next ``times`` requests (until cleared when unset). Kinds:
 ``hang``       never answer (the client's timeout must end it)
 ``malformed``  answer 200 with a body that is not JSON
 ``reset``      close the connection without an answer
+``lost``       do the work (a submit creates the job), then close the connection
+               without an answer: the caller cannot know the job exists
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-FaultKind = Literal["latency", "status", "hang", "malformed", "reset"]
+FaultKind = Literal["latency", "status", "hang", "malformed", "reset", "lost"]
 
 
 class Fault(BaseModel):
@@ -50,12 +56,22 @@ class _FaultList(BaseModel):
     faults: list[Fault]
 
 
-@dataclass(frozen=True, slots=True)
+class _RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: None switches the limit off.
+    rps: float | None = Field(default=None, gt=0)
+    burst: int = Field(default=1, ge=1)
+
+
+@dataclass(slots=True)
 class SeenRequest:
     method: str
     path: str
     at: float
     headers: dict[str, str]
+    #: The status answered (None: no answer, e.g. a reset or a hang).
+    status: int | None = None
 
 
 ErrorBody = Callable[[int, str], Any]
@@ -97,12 +113,17 @@ class SimulatorControl:
             if (method is None or r.method == method) and contains in r.path
         )
 
-    def _record(self, request: web.Request) -> None:
+    def set_rate_limit(self, rps: float | None, burst: int = 1) -> None:
+        self.rate_limit_rps = rps
+        self.rate_limit_burst = burst
+        self._tokens_at = 0.0  # start with a full bucket
+
+    def _record(self, request: web.Request) -> SeenRequest:
         if len(self.requests) >= self.max_log:
             del self.requests[: self.max_log // 2]
-        self.requests.append(
-            SeenRequest(request.method, request.path, time.monotonic(), dict(request.headers))
-        )
+        seen = SeenRequest(request.method, request.path, time.monotonic(), dict(request.headers))
+        self.requests.append(seen)
+        return seen
 
     def _take_fault(self, key: str) -> Fault | None:
         for i, fault in enumerate(self.faults):
@@ -143,7 +164,16 @@ async def _fault_middleware(request: web.Request, handler: Handler) -> web.Strea
     if request.path.startswith("/_sim/") or "/_sim/" in request.path:
         return await handler(request)
     control = request.app[SIM_CONTROL]
-    control._record(request)
+    seen = control._record(request)
+    response = await _answer(request, control, handler)
+    aborted = request.transport is None or request.transport.is_closing()
+    seen.status = None if aborted else response.status
+    return response
+
+
+async def _answer(
+    request: web.Request, control: SimulatorControl, handler: Handler
+) -> web.StreamResponse:
     fault = control._take_fault(f"{request.method} {request.path}")
     if fault is not None:
         if fault.kind == "latency":
@@ -154,6 +184,11 @@ async def _fault_middleware(request: web.Request, handler: Handler) -> web.Strea
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=500)  # never reaches the aborted connection
+        elif fault.kind == "lost":
+            response = await handler(request)
+            if request.transport is not None:
+                request.transport.abort()
+            return response  # never reaches the aborted connection
         elif fault.kind == "malformed":
             return web.Response(status=200, text='{"oops": [1, 2', content_type="application/json")
         elif fault.kind == "status":
@@ -199,7 +234,10 @@ async def _get_requests(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "count": len(control.requests),
-            "requests": [{"method": r.method, "path": r.path} for r in control.requests[-1000:]],
+            "requests": [
+                {"method": r.method, "path": r.path, "at": r.at, "status": r.status}
+                for r in control.requests[-1000:]
+            ],
         }
     )
 
@@ -207,6 +245,15 @@ async def _get_requests(request: web.Request) -> web.Response:
 async def _delete_requests(request: web.Request) -> web.Response:
     request.app[SIM_CONTROL].requests.clear()
     return web.json_response({"count": 0})
+
+
+async def _put_rate_limit(request: web.Request) -> web.Response:
+    try:
+        parsed = _RateLimit.model_validate_json(await request.read())
+    except ValueError as exc:
+        return web.json_response({"message": str(exc)}, status=400)
+    request.app[SIM_CONTROL].set_rate_limit(parsed.rps, parsed.burst)
+    return web.json_response(parsed.model_dump())
 
 
 def make_simulator_app(control: SimulatorControl) -> web.Application:
@@ -221,4 +268,5 @@ def make_simulator_app(control: SimulatorControl) -> web.Application:
     app.router.add_delete("/_sim/faults", _delete_faults)
     app.router.add_get("/_sim/requests", _get_requests)
     app.router.add_delete("/_sim/requests", _delete_requests)
+    app.router.add_put("/_sim/rate_limit", _put_rate_limit)
     return app

@@ -7,7 +7,8 @@ HTTP session) are owned by cleanup contexts, so they close when the app does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -15,9 +16,9 @@ from prometheus_client import CollectorRegistry
 
 from adapters.base import ProviderAdapter, ProviderConfig
 from adapters.registry import provider_type
-from adapters.upstream import Upstream, UpstreamSettings
+from adapters.upstream import Pacing, Upstream, UpstreamSettings
 from gateway.auth_setup import install_auth
-from gateway.backends import build_backends, close_redis
+from gateway.backends import Backends, build_backends, close_redis
 from gateway.buckets import Buckets, MemoryBuckets
 from gateway.cache import ResultCache
 from gateway.catalog import ModelCatalog
@@ -47,13 +48,22 @@ from gateway.middleware.context import context_middleware
 from gateway.middleware.errors import error_middleware
 from gateway.middleware.hardening import harden_framework_answers
 from gateway.middleware.ratelimit import ratelimit_middleware
+from gateway.pacing import build_pacer
+from gateway.provider_resilience import build_breaker, build_retry_budget
 from gateway.ratelimit import CallerLimiter, SharedLimits
 from gateway.routes import add_routes
 from gateway.settings import ProviderSettings, Settings
 from gateway.store import JobStore
 
 
-def build_upstream(p: ProviderSettings, metrics: Metrics) -> Upstream:
+def build_upstream(
+    p: ProviderSettings,
+    metrics: Metrics,
+    *,
+    pacer: Pacing | None = None,
+    now: Callable[[], float] = time.monotonic,
+) -> Upstream:
+    """Provider ``p``'s Upstream, with its breaker and retry budget (both per process)."""
     ptype = provider_type(p.type)
     secret = p.secret.get_secret_value() if p.secret is not None else ""
     return Upstream(
@@ -69,6 +79,9 @@ def build_upstream(p: ProviderSettings, metrics: Metrics) -> Upstream:
             headers=ptype.auth_headers(secret),
         ),
         observer=metrics,
+        pacer=pacer,
+        breaker=build_breaker(p.name, p.circuit_breaker, now=now, report=metrics.circuit),
+        budget=build_retry_budget(p.retry_budget, now=now),
     )
 
 
@@ -103,33 +116,27 @@ def create_app(
     store = store or backends.store
     upstreams: list[Upstream] = []
     built: dict[str, ProviderAdapter] = dict(adapters or {})
+    keys = Keyspace(settings.redis.prefix)
     for p in settings.providers:
+        metrics.init_provider(p.name)
         if p.name in built:
             continue
-        upstream = build_upstream(p, metrics)
+        # The pacer is shared by every replica through Redis when there is one.
+        pacer = build_pacer(
+            p,
+            redis=backends.redis,
+            keys=keys,
+            observer=metrics,
+            local_divisor=settings.ratelimit.replicas,
+        )
+        upstream = build_upstream(p, metrics, pacer=pacer, now=clock.monotonic)
         upstreams.append(upstream)
         built[p.name] = provider_type(p.type).create_adapter(
             ProviderConfig(name=p.name, type=p.type, defaults=p.defaults), upstream
         )
     catalog = ModelCatalog(settings)
-    limits = settings.ratelimit
-    shared_buckets = buckets if buckets is not None else backends.buckets
-    guard = SharedLimits(limits, metrics, shared=shared_buckets is not None)
-    keyspace = Keyspace(settings.redis.prefix)
-    caller_limiter = CallerLimiter(
-        limits,
-        shared=shared_buckets,
-        local=MemoryBuckets(now_us=lambda: int(clock.monotonic() * MICROS)),
-        keys=keyspace,
-        observer=metrics,
-        guard=guard,
-    )
-    job_limits = JobLimits(
-        guard,
-        shared=backends.counters,
-        local=MemoryJobCounters(clock.monotonic),
-        keys=keyspace,
-        observer=metrics,
+    caller_limiter, job_limits = _caller_limits(
+        settings, backends, buckets if buckets is not None else backends.buckets, clock, metrics
     )
 
     app = web.Application(
@@ -181,6 +188,36 @@ def create_app(
 
     app.on_cleanup.append(_close_redis)
     return app
+
+
+def _caller_limits(
+    settings: Settings,
+    backends: Backends,
+    shared: Buckets | None,
+    clock: Clock,
+    metrics: Metrics,
+) -> tuple[CallerLimiter, JobLimits]:
+    """The request limiter and the job limits, sharing one view of Redis's health."""
+    limits = settings.ratelimit
+    guard = SharedLimits(limits, metrics, shared=shared is not None)
+    keys = Keyspace(settings.redis.prefix)
+    metrics.init_ratelimit(limits.failure_mode if shared is not None else None)
+    caller = CallerLimiter(
+        limits,
+        shared=shared,
+        local=MemoryBuckets(now_us=lambda: int(clock.monotonic() * MICROS)),
+        keys=keys,
+        observer=metrics,
+        guard=guard,
+    )
+    jobs = JobLimits(
+        guard,
+        shared=backends.counters,
+        local=MemoryJobCounters(clock.monotonic),
+        keys=keys,
+        observer=metrics,
+    )
+    return caller, jobs
 
 
 async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:

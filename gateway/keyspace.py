@@ -53,3 +53,12 @@ class Keyspace:
     def daily_jobs(self, tenant: str, provider: str) -> str:
         """A hash of jobs per UTC day (field: the day number) for a tenant and provider."""
         return f"{self.prefix}:quota:{{{tenant}}}:{provider}"
+
+    def pacing(self, account: str) -> str:
+        """A provider account's GCRA bucket. The hash tag keeps it in its pause's
+        cluster slot: one script reads both."""
+        return f"{self.prefix}:pace:{{{account}}}"
+
+    def pause(self, account: str) -> str:
+        """A provider account's Retry-After pause (expires when the pause ends)."""
+        return f"{self.prefix}:pause:{{{account}}}"

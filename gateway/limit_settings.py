@@ -81,7 +81,8 @@ class RateLimitSettings(_Frozen):
     failure_mode: Literal["open", "closed", "local"] = "local"
     #: Count what would be refused, refuse nothing (to try limits on live traffic).
     shadow: bool = False
-    #: How many replicas share the limits: the ``local`` fallback's divisor.
+    #: How many replicas share the limits: the ``local`` fallback's divisor, for the
+    #: caller limits and for the provider pacing alike.
     replicas: int = Field(default=1, ge=1, le=1000)
     #: After a Redis failure, decide locally this long before asking Redis again.
     retry_redis_after_seconds: float = Field(default=1.0, ge=0, le=60)

@@ -8,8 +8,10 @@ outcome classes. No key or job id is ever a label, and a tenant only where
 Python runtime collectors (``process_*``, ``python_*``) keep their standard names, which
 dashboards everywhere already know.
 
-Metrics for features that do not exist are not defined here: a metric nothing feeds
-is a dashboard lie.
+Metrics for features that do not exist are not defined here: a metric nothing
+feeds is a dashboard lie. The provider metrics get every label set of every
+configured provider up front (``init_provider``), so a panel or an alert on a rare
+event (a breaker trip, a Redis fallback) reads 0 rather than "no data".
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ from prometheus_client import (
 from prometheus_client.exposition import generate_latest
 
 from adapters.base import Counts
+from adapters.breaker import BreakerState
 from gateway.metrics_settings import OVERFLOW, MetricsSettings
 
 # Around the gateway's own overhead (sub-millisecond) up to slow provider calls.
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 )  # fmt: skip
+# A pacing wait: none, a turn in a busy schedule, or a Retry-After pause.
+_WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _JOB_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 #: Methods counted by name; any other token a client sends is counted as "other",
@@ -115,8 +120,48 @@ class Metrics:
         )
         self.upstream_retry_after = Counter(
             "gateway_upstream_retry_after_wait_seconds_total",
-            "Time spent waiting out a provider's Retry-After before retrying.",
+            "Seconds of provider pause set from providers' Retry-After (429/503) by this "
+            "replica; every replica holds its calls to the provider until the pause ends.",
             ["provider"],
+            registry=r,
+        )
+        self.upstream_retries_refused = Counter(
+            "gateway_upstream_retries_refused_total",
+            "Retries not made because the provider's retry budget was spent.",
+            ["provider"],
+            registry=r,
+        )
+        self.upstream_pacing_wait = Histogram(
+            "gateway_upstream_pacing_wait_seconds",
+            "Time a provider call waited for its turn in the provider account's shared "
+            "schedule (its rate, or a Retry-After pause).",
+            ["provider"],
+            buckets=_WAIT_BUCKETS,
+            registry=r,
+        )
+        self.upstream_pacing_fallback = Counter(
+            "gateway_upstream_pacing_fallback_total",
+            "Pacing decisions this replica made alone (local bucket) because Redis failed.",
+            ["provider"],
+            registry=r,
+        )
+        self.upstream_shed = Counter(
+            "gateway_upstream_shed_total",
+            "Provider calls failed fast with 503 without reaching the provider, by reason: "
+            "circuit_open, or pacing (no turn within the wait the caller allows).",
+            ["provider", "reason"],
+            registry=r,
+        )
+        self.circuit_state = Gauge(
+            "gateway_circuit_state",
+            "The provider's circuit breaker in this process: 0 closed, 1 half-open, 2 open.",
+            ["provider"],
+            registry=r,
+        )
+        self.circuit_transitions = Counter(
+            "gateway_circuit_transitions_total",
+            "Circuit breaker moves, by provider and the state moved to.",
+            ["provider", "state"],
             registry=r,
         )
         self.jobs_submitted = Counter(
@@ -219,6 +264,19 @@ class Metrics:
         )
         self.configure_tenants(MetricsSettings())
 
+    def init_provider(self, provider: str) -> None:
+        """Create every provider series at 0, so dashboards and alerts see them at once."""
+        for reason in ("circuit_open", "pacing"):
+            self.upstream_shed.labels(provider, reason)
+        for state in BreakerState:
+            self.circuit_transitions.labels(provider, state.name.lower())
+        self.circuit_state.labels(provider).set(BreakerState.CLOSED)
+        self.upstream_retries_refused.labels(provider)
+        self.upstream_pacing_wait.labels(provider)
+        self.upstream_pacing_fallback.labels(provider)
+        self.upstream_retry_after.labels(provider)
+        self.upstream_throttled.labels(provider)
+
     # UpstreamObserver
     def attempt(self, provider: str, operation: str, outcome: str, seconds: float) -> None:
         self.upstream_requests.labels(provider, operation, outcome).inc()
@@ -232,6 +290,23 @@ class Metrics:
 
     def paused(self, provider: str, seconds: float) -> None:
         self.upstream_retry_after.labels(provider).inc(seconds)
+
+    def retry_refused(self, provider: str) -> None:
+        self.upstream_retries_refused.labels(provider).inc()
+
+    def shed(self, provider: str, reason: str) -> None:
+        self.upstream_shed.labels(provider, reason).inc()
+
+    def circuit(self, provider: str, state: BreakerState) -> None:
+        self.circuit_state.labels(provider).set(state)
+        self.circuit_transitions.labels(provider, state.name.lower()).inc()
+
+    # PacingObserver
+    def pacing_wait(self, provider: str, seconds: float) -> None:
+        self.upstream_pacing_wait.labels(provider).observe(seconds)
+
+    def pacing_fallback(self, provider: str) -> None:
+        self.upstream_pacing_fallback.labels(provider).inc()
 
     # JobObserver
     def submitted(self, provider: str) -> None:
@@ -284,6 +359,14 @@ class Metrics:
 
     def cache_error(self) -> None:
         self.shared_state_errors.inc()
+
+    def init_ratelimit(self, failure_mode: str | None) -> None:
+        """Label sets a dashboard or an alert reads before the first such decision."""
+        for policy in ("submit", "read"):
+            for outcome in ("allowed", "limited"):
+                self.ratelimit_decisions.labels(policy, outcome)
+        if failure_mode is not None:
+            self.ratelimit_fallbacks.labels(failure_mode)
 
     # LimitObserver (gateway.ratelimit, gateway.job_limits)
     def ratelimit_decision(self, policy: str, outcome: str) -> None:

@@ -39,6 +39,11 @@ from pydantic_settings import (
 
 from gateway.limit_settings import RateLimitSettings
 from gateway.metrics_settings import MetricsSettings
+from gateway.provider_resilience import (
+    CircuitBreakerSettings,
+    PacingSettings,
+    RetryBudgetSettings,
+)
 from gateway.redis_url import check_redis_url
 from gateway.security_settings import AuthSettings, UrlGuardSettings, resolve_auth
 
@@ -100,6 +105,9 @@ class ProviderSettings(_Frozen):
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
     retries: int = Field(default=2, ge=0, le=5)
     retry_after_max: float = Field(default=60.0, ge=0, le=3600)
+    pacing: PacingSettings = PacingSettings()
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    retry_budget: RetryBudgetSettings = RetryBudgetSettings()
     #: Default ``options.provider`` values (e.g. an AnnoLab project and layer).
     defaults: dict[str, Any] = Field(default_factory=dict)
     models: list[ModelSettings] = Field(default_factory=list)
@@ -186,6 +194,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     job_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     max_inputs_per_job: int = Field(default=1000, ge=1, le=100_000)
+    #: Time a request may spend on provider calls, retries and waits included
+    #: (``Prefer: wait`` adds its own seconds to it).
+    request_deadline_seconds: float = Field(default=60.0, gt=0, le=900)
     #: Upper bound of ``Prefer: wait`` (the contract says at most 60).
     max_wait_seconds: float = Field(default=60.0, ge=0, le=60)
     #: How often a ``Prefer: wait`` request re-asks the provider.

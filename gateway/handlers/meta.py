@@ -5,7 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.handlers.jobs import json_response
-from gateway.keys import ADAPTERS, CATALOG, LIFECYCLE, METRICS, PRINCIPAL, SETTINGS, STORE
+from gateway.keys import (
+    ADAPTERS,
+    CATALOG,
+    LIFECYCLE,
+    METRICS,
+    PRINCIPAL,
+    SETTINGS,
+    STORE,
+    UPSTREAMS,
+)
 from gateway.models import ModelInfo, ModelList, ProviderInfo, ProviderList
 from gateway.openapi import openapi_document
 from gateway.views import dump
@@ -15,16 +24,20 @@ async def list_providers(request: web.Request) -> web.Response:
     request[PRINCIPAL].require("jobs:read")
     settings = request.app[SETTINGS]
     adapters = request.app[ADAPTERS]
+    upstreams = {u.provider: u for u in request.app[UPSTREAMS]}
     providers = []
     for p in settings.providers:
         adapter = adapters.get(p.name)
         if adapter is None:
             continue
+        upstream = upstreams.get(p.name)
+        # The breaker is this replica's; a Retry-After pause is every replica's.
+        state = await upstream.state() if upstream is not None else "available"
         providers.append(
             ProviderInfo(
                 name=p.name,
                 type=p.type,
-                state="available",
+                state=state,
                 capabilities=adapter.capabilities.as_dict(),
                 models=[
                     f"{p.name}/{m.id}@{m.version}" if m.version else f"{p.name}/{m.id}"

@@ -1,9 +1,11 @@
 """Request context: request id, timing headers, metrics and the canonical log line.
 
 Outermost middleware. It gives every request an id (the caller's ``X-Request-ID`` if
-it is sane, else a new one), binds it for logs and for the provider call, and on the
-way out adds ``X-Request-ID``, ``Server-Timing``, ``Cache-Status`` and the security
-headers, counts the request by route template, and writes one log line.
+it is sane, else a new one), binds it for logs and for the provider call, sets the
+request's one deadline for every provider call it makes (``request_deadline_seconds``
+plus what ``Prefer: wait`` asks for), and on the way out adds ``X-Request-ID``,
+``Server-Timing``, ``Cache-Status`` and the security headers, counts the request by
+route template, and writes one log line.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from adapters.upstream import REQUEST_ID
+from adapters.upstream import DEADLINE, REQUEST_ID
 from gateway.context import FACTS, RequestFacts
-from gateway.keys import METRICS
+from gateway.handlers.parsing import prefer_wait
+from gateway.keys import METRICS, SETTINGS
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _log = structlog.get_logger("gateway.access")
@@ -43,6 +46,13 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     facts = RequestFacts(request_id=request_id, started=started)
     facts_token = FACTS.set(facts)
     rid_token = REQUEST_ID.set(request_id)
+    settings = request.app[SETTINGS]
+    # One deadline for all the provider work of this request, retries and waits
+    # included; a long poll (Prefer: wait) is granted its wait on top.
+    budget = settings.request_deadline_seconds + (
+        prefer_wait(request, settings.max_wait_seconds) or 0.0
+    )
+    deadline_token = DEADLINE.set(time.monotonic() + budget)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     metrics = request.app[METRICS]
@@ -88,6 +98,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             key_id=facts.key_id,
             ratelimit=facts.ratelimit,
         )
+        DEADLINE.reset(deadline_token)
         REQUEST_ID.reset(rid_token)
         FACTS.reset(facts_token)
 

@@ -118,6 +118,12 @@ class Simulators:
     def clear_faults(self, ptype: str = "modzy") -> None:
         assert http_json("DELETE", f"{self.base}/{ptype}/_sim/faults")[0] == 200
 
+    def set_rate_limit(self, rps: float | None, burst: int = 1, ptype: str = "modzy") -> None:
+        """The simulated provider's own limit (429 + Retry-After above it); None: off."""
+        body = {"rps": rps, "burst": burst}
+        status, answer = http_json("PUT", f"{self.base}/{ptype}/_sim/rate_limit", body)
+        assert status == 200, answer
+
 
 def status_calls(requests: list[dict[str, str]]) -> int:
     """Modzy job-status reads: ``GET .../api/jobs/{id}`` (not the history listing)."""
@@ -135,10 +141,19 @@ def job_reads(requests: list[dict[str, str]]) -> int:
     )
 
 
-def write_config(workdir: Path, sim_base: str, source: Path = DEMO_CONFIG) -> Path:
-    """A copy of the demo configuration pointed at ``sim_base``, credentials by absolute path."""
+def write_config(
+    workdir: Path,
+    sim_base: str,
+    source: Path = DEMO_CONFIG,
+    providers: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """A copy of the demo configuration pointed at ``sim_base``, credentials by absolute path.
+
+    ``providers`` adds or replaces fields of named providers (e.g. their ``pacing``).
+    """
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     for p in data.get("providers", []):
+        p.update((providers or {}).get(p["name"], {}))
         p["base_url"] = sim_base + URL(p["base_url"]).path
         cred = p.get("credential", {})
         if "file" in cred and not Path(cred["file"]).is_absolute():
@@ -218,11 +233,12 @@ class Cluster:
         *,
         prefix: str,
         env: Mapping[str, str] | None = None,
+        providers: Mapping[str, Mapping[str, Any]] | None = None,
     ):
         self.redis = redis_server
         self.sims = sims
         self.prefix = prefix
-        config = write_config(workdir, sims.base)
+        config = write_config(workdir, sims.base, providers=providers)
         self.env = {
             "GATEWAY_REDIS__URL": redis_server.url(),
             "GATEWAY_REDIS__PREFIX": prefix,

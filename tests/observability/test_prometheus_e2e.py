@@ -63,6 +63,16 @@ DEADLINE_SECONDS = 35
 MAY_BE_FLAT: dict[str, str] = {
     "Process restarts": "the gateway process never restarts during the test; any value "
     "above zero would mean it crashed",
+    # The provider-protection panels count what only an outage or an overload sets off
+    # (an open circuit, a wait longer than the caller's deadline, a spent retry budget,
+    # Redis failing under the pacer). A healthy demo shows them at zero, which is the
+    # point; the series exist from start-up (init_provider), so the panels show 0 and not
+    # "no data", and the provider-protection tests (tests/api/test_provider_protection.py,
+    # tests/unit/test_pacing.py) drive them above 0.
+    "Calls failed fast (never sent)": "only an open circuit or an overlong pacing wait "
+    "sheds a call",
+    "Retries refused, pacing fallbacks": "only a spent retry budget or a Redis failure "
+    "under the pacer moves these",
 }
 _COUNTER_RATE = re.compile(
     r"\b(?:(?:rate|irate|increase)\(\s*[A-Za-z_:][A-Za-z0-9_:]*_total\b|changes\()"
