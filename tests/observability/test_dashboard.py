@@ -10,7 +10,16 @@ import re
 
 from tests.observability.support import all_panels, load_dashboard, metric_names, panel_queries
 
-ROWS = ["Traffic", "Errors", "Latency", "Providers", "Cache", "Jobs", "Saturation"]
+ROWS = [
+    "Traffic",
+    "Errors",
+    "Latency",
+    "Rate limiting",
+    "Providers",
+    "Cache",
+    "Jobs",
+    "Saturation",
+]
 
 
 def test_rows_in_order_and_every_panel_under_one():

@@ -36,9 +36,10 @@ import redis.asyncio as aioredis
 from adapters.modzy import EXAMPLES
 from adapters.simulation import Fault
 from gateway.keyspace import Keyspace
+from gateway.limit_settings import RateLimitSettings
 from gateway.metrics_settings import MetricsSettings
 from gateway.settings import RedisSettings
-from tests.conftest import AUTH, Harness
+from tests.conftest import AUTH, READ_AUTH, Harness
 from tests.observability.support import (
     PanelQuery,
     expand,
@@ -73,6 +74,8 @@ MAY_BE_FLAT: dict[str, str] = {
     "sheds a call",
     "Retries refused, pacing fallbacks": "only a spent retry budget or a Redis failure "
     "under the pacer moves these",
+    "Limit decisions without Redis": "only a Redis failure under the caller limits moves "
+    "these (tests/api/test_ratelimit_failures.py drives them)",
 }
 _COUNTER_RATE = re.compile(
     r"\b(?:(?:rate|irate|increase)\(\s*[A-Za-z_:][A-Za-z0-9_:]*_total\b|changes\()"
@@ -178,6 +181,9 @@ async def demo_round(h: Harness, shared: SharedState) -> None:
     for _ in range(2):  # a miss (after the cache error), then a hit
         r = await c.get(f"/v1/jobs/{jobs[0]}/results", headers=AUTH)
         assert r.status == 200
+    # A caller over its limit: the read-only key may read once a minute.
+    statuses = [(await c.get("/v1/models", headers=READ_AUTH)).status for _ in range(2)]
+    assert 429 in statuses
     # Caller mistakes.
     assert (await c.get("/v1/jobs/job_nope", headers=AUTH)).status == 404
     assert (await c.get("/v1/jobs")).status == 401
@@ -248,6 +254,12 @@ async def test_every_dashboard_panel_has_data_in_a_real_prometheus(
         redis=RedisSettings(url=redis_url, prefix=shared_state.keys.prefix),
         # The demo's tenant gets a label of its own, as an operator would list theirs.
         metrics=MetricsSettings(tenant_labels=("acme",)),
+        ratelimit=RateLimitSettings.model_validate(
+            {
+                "per_key": {"read": {"requests": 1000, "burst": 1000}},
+                "keys": {"acme-reader": {"read": {"requests": 1, "per_seconds": 60}}},
+            }
+        ),
     )
     base = await prometheus(f"127.0.0.1:{h.client.server.port}")
 
