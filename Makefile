@@ -57,3 +57,11 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Benchmarks (bench/, README "Benchmarks"): about 4 minutes on 2 cores; needs wrk (Debian's
+# package, installed here if missing) and Redis on 127.0.0.1:6379; writes bench/results/.
+.PHONY: bench
+bench: $(RUNTIME)
+	@command -v wrk >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+	$(BIN)/python -m bench

@@ -1,0 +1,48 @@
+"""The simulated Modzy provider the benchmarks point the gateway at.
+
+The repository's own Modzy simulator (``adapters.modzy.simulator``), served twice with
+different job timing (``SimSettings``), since one simulator app has one timing:
+
+* ``/modzy/``      jobs stay ``IN_PROGRESS`` for an hour (status polls of a running job);
+* ``/modzy-fast/`` jobs finish within about 0.1 s (results of a finished job).
+
+Each keeps its own request log: ``GET /<mount>/_sim/requests`` counts provider calls.
+``gateway simulate`` would serve the same simulator with the demo timing (a one-item
+job ends after 1.2 s), too short to poll a running job for a whole run.
+
+    python -m bench.sim --port 9300
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aiohttp import web
+
+from adapters.modzy.simulator import SimSettings, create_simulator
+
+#: Seconds an item of a ``/modzy/`` job runs: longer than any benchmark run.
+LONG_ITEM_SECONDS = 3600.0
+MOUNTS = {
+    "modzy": SimSettings(queue_seconds=0.01, item_seconds=LONG_ITEM_SECONDS),
+    "modzy-fast": SimSettings(queue_seconds=0.01, item_seconds=0.02),
+}
+
+
+def bench_simulators() -> web.Application:
+    app = web.Application()
+    for mount, settings in MOUNTS.items():
+        app.add_subapp(f"/{mount}/", create_simulator(None, settings))
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    web.run_app(bench_simulators(), host=args.host, port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
