@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -53,24 +53,22 @@ def note_provider(provider: str) -> None:
 
 
 @contextmanager
-def upstream_call() -> Iterator[None]:
+def _timed(field: str) -> Iterator[None]:
+    """Add the time inside the block to the request's ``field`` (seconds)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        facts = FACTS.get()
+        if facts is not None:
+            setattr(facts, field, getattr(facts, field) + time.perf_counter() - started)
+
+
+def upstream_call() -> AbstractContextManager[None]:
     """Count the time inside the block as time spent waiting on a provider."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        facts = FACTS.get()
-        if facts is not None:
-            facts.upstream_seconds += time.perf_counter() - started
+    return _timed("upstream_seconds")
 
 
-@contextmanager
-def waiting() -> Iterator[None]:
+def waiting() -> AbstractContextManager[None]:
     """Count the time inside the block as time the caller asked to wait (``Prefer: wait``)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        facts = FACTS.get()
-        if facts is not None:
-            facts.wait_seconds += time.perf_counter() - started
+    return _timed("wait_seconds")
