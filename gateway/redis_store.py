@@ -23,7 +23,10 @@ from gateway.errors import StoreUnavailable
 from gateway.keyspace import Keyspace
 from gateway.store import JobPage, JobRecord, decode_cursor, encode_cursor
 
-REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
+#: What a failing Redis raises through redis-py: its own errors, the socket's, and on a
+#: cluster ``RedisClusterException`` (not a ``RedisError``), which is what redis-py raises
+#: when no node answers or a slot has no live master.
+REDIS_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 
 # Replace a record only if it exists and belongs to the same tenant, keeping its TTL.
 _UPDATE = """
@@ -122,7 +125,7 @@ class RedisJobStore:
                 ]
                 if not fresh:
                     break
-                raws = await self._r.mget([self._keys.job(m) for m, _ in fresh])
+                raws = await _get_many(self._r, [self._keys.job(m) for m, _ in fresh])
                 gone = []
                 for (member, score), raw in zip(fresh, raws, strict=True):
                     scanned += 1
@@ -157,6 +160,17 @@ class RedisJobStore:
 
     async def close(self) -> None:
         return None
+
+
+async def _get_many(client: aioredis.Redis, keys: list[str]) -> list[bytes | None]:
+    """Several keys in one round trip: GETs in a pipeline, not an MGET, because on a
+    cluster job records live in many slots (redis-py splits a pipeline by node; it
+    refuses an MGET across slots)."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+    raws: list[bytes | None] = await pipe.execute()
+    return raws
 
 
 def _before_or_at_cursor(

@@ -293,16 +293,53 @@ def redis_url() -> Any:
     proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real three-master Redis Cluster on loopback for the session: one node's URL."""
+    import shutil
+
+    from tests.redis_cluster import RedisClusterServers
+
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
+    servers = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        servers.start()
+        yield servers.url()
+    finally:
+        servers.stop()
+
+
+#: The Redis backends a contract suite runs over: one server, and a three-master cluster.
+REDIS_BACKENDS = ("redis", "cluster")
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str) -> str:
+    """The URL of ``backend`` (``redis`` or ``cluster``), starting its servers if needed."""
+    fixture = "redis_cluster_url" if backend == "cluster" else "redis_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
 @asynccontextmanager
-async def fresh_redis(redis_url: str) -> AsyncIterator[Any]:
-    """An asyncio Redis client with a key prefix no other test uses (cleaned up after)."""
+async def fresh_redis(redis_url: str, *, cluster: bool = False) -> AsyncIterator[Any]:
+    """An asyncio Redis client with a key prefix no other test uses (cleaned up after).
+
+    ``cluster``: a redis-py ``RedisCluster`` (``redis_url`` names one node); its
+    ``scan_iter`` visits every master and its ``delete`` splits keys by slot.
+    """
     import uuid
 
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
 
-    client = aioredis.from_url(redis_url, socket_timeout=2)
+    client: Any = (
+        RedisCluster.from_url(redis_url, socket_timeout=2)
+        if cluster
+        else aioredis.from_url(redis_url, socket_timeout=2)
+    )
     prefix = f"t{uuid.uuid4().hex[:12]}"
-    client.test_prefix = prefix  # type: ignore[attr-defined]
+    client.test_prefix = prefix
     try:
         yield client
     finally:

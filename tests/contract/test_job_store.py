@@ -11,7 +11,7 @@ from adapters.base import Counts, ErrorInfo, JobStatus
 from gateway.keyspace import Keyspace
 from gateway.redis_store import RedisJobStore
 from gateway.store import JobRecord, JobStore, MemoryJobStore
-from tests.conftest import fresh_redis
+from tests.conftest import REDIS_BACKENDS, backend_url, fresh_redis
 
 
 class FakeNow:
@@ -22,13 +22,14 @@ class FakeNow:
         return self.t
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_BACKENDS])
 async def store_and_clock(request) -> AsyncIterator[tuple[JobStore, FakeNow]]:
     now = FakeNow()
     if request.param == "memory":
         yield MemoryJobStore(retention_seconds=3600, now=now), now
         return
-    async with fresh_redis(request.getfixturevalue("redis_url")) as client:
+    url = backend_url(request, request.param)
+    async with fresh_redis(url, cluster=request.param == "cluster") as client:
         yield (
             RedisJobStore(client, Keyspace(client.test_prefix), retention_seconds=3600, now=now),
             now,

@@ -20,7 +20,7 @@ from gateway.cache import (
 from gateway.errors import StoreUnavailable
 from gateway.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
 from gateway.keyspace import Keyspace
-from tests.conftest import fresh_redis
+from tests.conftest import REDIS_BACKENDS, backend_url, fresh_redis
 
 RESULTS = ResultSet(
     items={
@@ -38,7 +38,7 @@ RESULTS = ResultSet(
 )
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_BACKENDS])
 async def backend(request) -> AsyncIterator[dict[str, Any]]:
     if request.param == "memory":
         yield {
@@ -47,7 +47,8 @@ async def backend(request) -> AsyncIterator[dict[str, Any]]:
             "idem": MemoryIdempotencyStore(ttl_seconds=3600, pending_seconds=60),
         }
         return
-    async with fresh_redis(request.getfixturevalue("redis_url")) as client:
+    url = backend_url(request, request.param)
+    async with fresh_redis(url, cluster=request.param == "cluster") as client:
         keys = Keyspace(client.test_prefix)
         errors = CacheErrors()
         yield {
