@@ -183,7 +183,9 @@ async def close_redis(app: web.Application, client: aioredis.Redis | None) -> No
     if client is None:
         return
     await client.aclose()
-    # A Sentinel master's pool also holds clients of the sentinels themselves.
-    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    # A Sentinel master's pool also holds clients of the sentinels themselves. (A
+    # RedisCluster has no connection_pool: one pool per node, closed by aclose().)
+    pool = getattr(client, "connection_pool", None)
+    manager = getattr(pool, "sentinel_manager", None)
     for sentinel in getattr(manager, "sentinels", ()):
         await sentinel.aclose()

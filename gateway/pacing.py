@@ -30,18 +30,18 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from adapters.errors import ProviderUnavailable
 from adapters.responses import retry_after_header
 from gateway.buckets import Buckets, MemoryBuckets, RedisBuckets
 from gateway.gcra import Quota
 from gateway.keyspace import Keyspace
+from gateway.redis_store import REDIS_ERRORS
 from gateway.settings import ProviderSettings
 
 _log = structlog.get_logger("gateway.pacing")
-#: What a failing Redis raises through redis-py (its own errors, or the socket's).
-_BACKEND_ERRORS = (RedisError, OSError)
+#: What a failing Redis raises through redis-py (its own errors, the socket's, a cluster's).
+_BACKEND_ERRORS = REDIS_ERRORS
 
 
 class PacingObserver(Protocol):
