@@ -15,7 +15,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -37,6 +36,7 @@ from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisI
 from gateway.job_limits import JobCounters, RedisJobCounters
 from gateway.keyspace import Keyspace
 from gateway.metrics import Metrics
+from gateway.redis_cluster import BoundedRedisCluster
 from gateway.redis_observed import (
     COMPONENTS,
     ObservedFreshness,
@@ -91,7 +91,9 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         if r.url.lower().startswith(SENTINEL_SCHEME + "://"):
             return _sentinel_master(parse_sentinel_url(r.url), options)
         if r.mode == "cluster":
-            cluster: aioredis.Redis = RedisCluster.from_url(r.url, **options)  # type: ignore[assignment]
+            # redis-py's RedisCluster, made to wait for a connection and to spend one
+            # socket timeout on a hung node, as the standalone client does.
+            cluster: aioredis.Redis = BoundedRedisCluster.for_url(r.url, **options)  # type: ignore[assignment]
             return cluster
         # A blocking pool: past max_connections a command waits (up to the socket
         # timeout) for a free connection instead of failing at once with "Too many

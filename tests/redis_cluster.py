@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -80,6 +81,13 @@ class RedisClusterServers:
             )
 
         wait_until(ok, timeout, "cluster_state:ok on every node", interval=0.1)
+
+    def hang(self, port: int) -> None:
+        """SIGSTOP one node: its connections stay open and nothing answers."""
+        self.processes[self.ports.index(port)].signal(signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        self.processes[self.ports.index(port)].signal(signal.SIGCONT)
 
     def stop(self) -> None:
         for p in self.processes:  # all at once, then each is waited for (bounded)

@@ -7,12 +7,19 @@ coalescing leases, the caller limits (a key's and its tenant's GCRA buckets in o
 script), the concurrent-jobs slots and the daily quota, and the provider pacing. A
 command or script whose keys span two hash slots would fail here (CROSSSLOT), and the
 keys must really be spread over the nodes.
+
+The cluster client itself (``gateway.redis_cluster``) keeps the standalone client's
+promises: a burst past ``max_connections`` waits instead of failing, and a hung node
+costs a command one socket timeout (on a cluster of its own, paused with SIGSTOP).
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +32,13 @@ from adapters.modzy import PROVIDER_TYPE as MODZY
 from adapters.modzy.simulator import SimSettings, create_simulator
 from adapters.simulation import SIM_CONTROL, SimulatorControl
 from gateway.app import create_app
+from gateway.backends import redis_client
 from gateway.limit_settings import RateLimitSettings
-from gateway.settings import RedisSettings
+from gateway.settings import RedisSettings, Settings
 from tests.api.test_jobs_api import problem
 from tests.api.test_shared_state_api import BODY
 from tests.conftest import AUTH, OTHER_AUTH, READ_AUTH, make_settings, provider_settings
+from tests.redis_cluster import RedisClusterServers
 
 pytestmark = pytest.mark.redis
 
@@ -202,3 +211,89 @@ class TestRedisCluster:
             with redis.Redis(port=port, socket_timeout=2) as node:
                 for key in keys:
                     assert node.pttl(key) > 0, key
+
+
+def cluster_client(url: str, **over: Any) -> Any:
+    """The gateway's own cluster client (``redis_client``) for ``redis.mode: cluster``."""
+    return redis_client(Settings(redis=RedisSettings(url=url, mode="cluster", **over)))
+
+
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A cluster for this module alone: its tests pause a node."""
+    servers = RedisClusterServers(tmp_path_factory.mktemp("own-cluster"))
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
+
+
+class TestClusterClient:
+    async def test_a_burst_past_max_connections_waits_for_a_turn(self, redis_cluster_url):
+        """redis-py's cluster pools fail at once past max_connections (the standalone
+        client's blocking pool waits): 400 commands and 100 pipelines on 4 connections."""
+        client = cluster_client(redis_cluster_url, max_connections=4, socket_timeout=5)
+        prefix = f"t{uuid.uuid4().hex[:10]}"
+
+        async def pipelined(i: int) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for j in range(5):
+                pipe.get(f"{prefix}:p{i}:{j}")
+            result: list[Any] = await pipe.execute()
+            return result
+
+        try:
+            answers = await asyncio.gather(
+                *(client.get(f"{prefix}:k{i}") for i in range(400)),
+                *(pipelined(i) for i in range(100)),
+            )
+        finally:
+            await client.aclose()
+        assert answers == [None] * 400 + [[None] * 5] * 100
+
+    async def test_a_hung_node_costs_one_socket_timeout(self, own_cluster):
+        """redis-py retries a timed-out cluster command after refreshing its slot map
+        (two timeouts or more); the gateway's client does not retry a timeout."""
+        client = cluster_client(own_cluster.url(), socket_timeout=1.0, connect_timeout=1.0)
+        key = f"t{uuid.uuid4().hex[:10]}:k"
+        try:
+            await client.set(key, b"v", ex=60)
+            port = client.get_node_from_key(key).port
+            own_cluster.hang(port)
+            try:
+                for _ in range(2):
+                    started = time.monotonic()
+                    with pytest.raises(redis.exceptions.TimeoutError):
+                        await client.get(key)
+                    assert time.monotonic() - started < 1.7
+            finally:
+                own_cluster.resume(port)
+            assert await client.get(key) == b"v"  # back without a new client
+        finally:
+            await client.aclose()
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+class TestNoNodeAnswers:
+    async def test_store_bound_paths_are_503_and_readyz_says_redis(self, make_gateway):
+        """No node reachable: redis-py raises RedisClusterException (not a RedisError);
+        it is a store failure like any other, never a 500."""
+        dead = RedisSettings(
+            url=f"redis://127.0.0.1:{_dead_port()}/0", mode="cluster", connect_timeout=0.2
+        )
+        h = await make_gateway(["modzy"], redis=dead)
+        ready = await h.client.get("/readyz")
+        assert ready.status == 503
+        assert (await ready.json())["components"]["redis"] == "unavailable"
+        await problem(
+            await h.client.post("/v1/jobs", json=BODY, headers=AUTH), 503, "store_unavailable"
+        )
+        await problem(await h.client.get("/v1/jobs", headers=AUTH), 503, "store_unavailable")
+        assert h.sim.count("POST") == 0
