@@ -19,6 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 
 from gateway.buckets import Buckets, RedisBuckets
 from gateway.cache import (
@@ -101,7 +102,7 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         # limit decision to its fallback.
         pool = aioredis.BlockingConnectionPool.from_url(r.url, timeout=r.socket_timeout, **options)
         return aioredis.Redis(connection_pool=pool)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RedisClusterException) as exc:
         raise ConfigError([("redis.url", str(exc))]) from None
 
 

@@ -8,7 +8,8 @@ built. Sentinel has no URL form in redis-py; ours is the common one (Kombu, Side
 
 The credentials are the master's (they are sent to the master redis-py finds, not to
 the sentinels); a URL that needs sentinel credentials too is not supported yet.
-Cluster mode (``redis.mode: cluster``) takes ``redis://`` or ``rediss://`` only.
+Cluster mode (``redis.mode: cluster``) takes ``redis://`` or ``rediss://`` only, of
+database 0 (a cluster has no other).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def check_redis_url(url: str, mode: str = "standalone") -> None:
     parts = urlsplit(url)
     if not parts.hostname:
         raise ValueError("the URL needs a host")
-    if not _DB_PATH.match(parts.path):
+    db = _DB_PATH.match(parts.path)
+    if not db:
         # redis-py ignores a path that is not a number: say so rather than use db 0.
         raise ValueError(f"the path must be a database number, not {parts.path!r}")
+    if mode == "cluster" and int(db.group(1) or 0) != 0:
+        raise ValueError("a Redis Cluster has database 0 only")

@@ -267,11 +267,20 @@ class TestRedisUrl:
             load_settings(write(tmp_path, GOOD + f"redis: {{url: '{url}'}}\n"))
         assert [p for p, _ in info.value.problems] == ["redis.url"], info.value.problems
 
-    def test_cluster_mode_takes_redis_urls_only(self, tmp_path):
-        text = GOOD + "redis: {mode: cluster, url: 'redis+sentinel://s:26379/m'}\n"
+    @pytest.mark.parametrize("url", ["redis+sentinel://s:26379/m", "redis://node:7000/3"])
+    def test_cluster_mode_takes_redis_urls_of_database_0_only(self, tmp_path, url):
+        text = GOOD + f"redis: {{mode: cluster, url: '{url}'}}\n"
         with pytest.raises(ConfigError) as info:
             load_settings(write(tmp_path, text))
         assert [p for p, _ in info.value.problems] == ["redis.url"]
+
+    @pytest.mark.parametrize("url", ["redis://node:7000", "redis://node:7000/0"])
+    def test_cluster_mode_builds_a_cluster_client(self, tmp_path, url):
+        from gateway.backends import redis_client
+        from gateway.redis_cluster import BoundedRedisCluster
+
+        text = GOOD + f"redis: {{mode: cluster, url: '{url}'}}\n"
+        assert isinstance(redis_client(load_settings(write(tmp_path, text))), BoundedRedisCluster)
 
     def test_a_bad_url_from_the_environment_names_the_field(self, tmp_path, monkeypatch):
         monkeypatch.setenv("GATEWAY_REDIS__URL", "tcp://redis:6379")
