@@ -1,10 +1,16 @@
 """Every Redis key the gateway writes, built in one place under one prefix.
 
 Keys are per tenant where the data is (the listing index, results, idempotency
-keys, limits), so a lookup with another tenant's name finds nothing. The limit keys
-carry the tenant as a Redis Cluster hash tag (``{tenant}``), so one script can charge
-a credential's and its tenant's buckets together on a cluster too. Every key is written
-with a TTL; the listing index is trimmed by age and by count on every insert.
+keys, limits), so a lookup with another tenant's name finds nothing. Every key is
+written with a TTL; the listing index is trimmed by age and by count on every insert.
+
+On a Redis Cluster, keys that one command, script or MULTI uses together must share a
+hash slot, so they share a hash tag (the part in braces): the limit keys carry the
+tenant (``{tenant}``: one script charges a credential's and its tenant's buckets), the
+pacing keys the provider account (``{account}``: one script reads the schedule and the
+pause). No other keys are used together (a submit's record and index go in one
+non-transactional pipeline, which redis-py splits by node), so the rest stay untagged
+and spread over the cluster. Tenant names and account hashes contain no braces.
 """
 
 from __future__ import annotations
