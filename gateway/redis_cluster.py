@@ -13,9 +13,11 @@ Two differences of redis-py's cluster client matter to the gateway, and are undo
   refreshing its slot map, so a hung node cost a command two socket timeouts or more.
   Here a command is retried once after a broken connection or a cluster in the middle
   of a failover (as the standalone client retries a broken connection), never after a
-  timeout: a hung node costs a command one ``redis.socket_timeout``. (A pipeline,
-  used by job submits and listings, is retried by redis-py's own rule: a hung node may
-  cost it two.)
+  timeout: a hung node costs a command one ``redis.socket_timeout``. The slot-map
+  refresh that follows a failure asks the node that failed last (redis-py would ask
+  the nodes in random order, so a hung node could cost the next command a second
+  timeout). (A pipeline, used by job submits and listings, is retried by redis-py's
+  own rule: a hung node may cost it two.)
 
 Everything else is redis-py's: slot routing, MOVED/ASK redirections, topology refresh.
 Keys that one command, script or transaction uses together share a hash tag
@@ -38,6 +40,7 @@ from redis.exceptions import (
     RedisClusterException,
     SlotNotCoveredError,
 )
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: Set while a task holds a turn: what redis-py runs inside it (a multi-key command split
 #: by slot, a pipeline's per-command retry) must not wait for a second one.
@@ -52,6 +55,8 @@ class BoundedRedisCluster(RedisCluster):
 
     _turns: asyncio.Semaphore
     _turn_timeout: float
+    #: The node behind the last broken connection or timeout: asked last for the slot map.
+    _last_failed: str | None = None
 
     @classmethod
     def for_url(cls, url: str, *, max_connections: int, **options: Any) -> BoundedRedisCluster:
@@ -85,7 +90,21 @@ class BoundedRedisCluster(RedisCluster):
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self.turn():
-            return await super().execute_command(*args, **kwargs)
+            try:
+                return await super().execute_command(*args, **kwargs)
+            except (ConnectionError, RedisTimeoutError) as exc:
+                self._last_failed = getattr(exc, "last_failed_node_name", None)
+                raise
+
+    async def initialize(
+        self,
+        additional_startup_nodes_info: list[tuple[str, int]] | None = None,
+        last_failed_node_name: str | None = None,
+    ) -> RedisCluster:
+        failed = last_failed_node_name or self._last_failed
+        done = await super().initialize(additional_startup_nodes_info, failed)
+        self._last_failed = None
+        return done
 
     def pipeline(
         self, transaction: Any | None = None, shard_hint: Any | None = None
