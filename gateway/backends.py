@@ -37,6 +37,7 @@ from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisI
 from gateway.job_limits import JobCounters, RedisJobCounters
 from gateway.keyspace import Keyspace
 from gateway.metrics import Metrics
+from gateway.redis_batch import batcher_for
 from gateway.redis_observed import (
     COMPONENTS,
     ObservedFreshness,
@@ -153,9 +154,14 @@ def build_backends(
         )
     keys = Keyspace(settings.redis.prefix)
     metrics.track_redis(COMPONENTS)
+    # The per-request commands (the limit decision, the record read) share trips.
+    batcher = batcher_for(client)
     return Backends(
         store=ObservedJobStore(
-            RedisJobStore(client, keys, retention_seconds=retention, now=clock.now), metrics
+            RedisJobStore(
+                client, keys, retention_seconds=retention, now=clock.now, batcher=batcher
+            ),
+            metrics,
         ),
         cache=ObservedResultCache(
             RedisResultCache(client, keys, retention_seconds=retention, errors=errors), metrics
@@ -174,7 +180,7 @@ def build_backends(
             on_coalesced=metrics.coalesced,
         ),
         redis=client,
-        buckets=RedisBuckets(client),
+        buckets=RedisBuckets(client, batcher=batcher),
         counters=RedisJobCounters(client),
     )
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from gateway.gcra import GCRA_LUA, MICROS, Decision, Quota, gcra_step, reserve_step
+from gateway.redis_batch import Batcher
 
 
 class Buckets(Protocol):
@@ -114,16 +116,33 @@ class MemoryBuckets:
 class RedisBuckets:
     """Buckets in Redis, one Lua script per decision, timed by Redis's ``TIME``.
 
-    ``now_us`` exists for tests that compare the script with ``gcra_step`` on a fake
-    clock; in service it returns None and Redis's own clock is used.
+    With a ``batcher``, a decision's script goes out with other requests' commands
+    (``gateway.redis_batch``): still one script, one atomic decision. ``now_us``
+    exists for tests that compare the script with ``gcra_step`` on a fake clock; in
+    service it returns None and Redis's own clock is used.
     """
 
     def __init__(
-        self, client: aioredis.Redis, *, now_us: Callable[[], int | None] = lambda: None
+        self,
+        client: aioredis.Redis,
+        *,
+        now_us: Callable[[], int | None] = lambda: None,
+        batcher: Batcher | None = None,
     ) -> None:
         self._script = client.register_script(GCRA_LUA)
         self._client = client
         self._now = now_us
+        self._batch = batcher
+
+    async def _run(self, keys: list[str], args: list[str | int]) -> Any:
+        if self._batch is not None:
+            try:
+                return await self._batch.execute(
+                    "EVALSHA", self._script.sha, len(keys), *keys, *args
+                )
+            except NoScriptError:
+                pass  # not on this server yet (or lost in a restart): it is loaded below
+        return await self._script(keys=keys, args=args)
 
     def _now_arg(self) -> str:
         now = self._now()
@@ -135,7 +154,7 @@ class RedisBuckets:
         args: list[str | int] = [self._now_arg(), "check", quantity]
         for _, quota in buckets:
             args += [quota.emission_us, quota.tolerance_us]
-        out = await self._script(keys=[k for k, _ in buckets], args=args)
+        out = await self._run([k for k, _ in buckets], args)
         decisions = [
             Decision(
                 allowed=bool(out[2 + 4 * i]),

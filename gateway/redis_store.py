@@ -21,6 +21,7 @@ from adapters.base import JobStatus
 from gateway.codec import record_from_json, record_to_json
 from gateway.errors import StoreUnavailable
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from gateway.store import JobPage, JobRecord, decode_cursor, encode_cursor
 
 REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
@@ -57,8 +58,10 @@ class RedisJobStore:
         retention_seconds: int,
         now: Callable[[], datetime],
         index_max: int = 100_000,
+        batcher: Batcher | None = None,
     ) -> None:
         self._r = client
+        self._batch = batcher
         self._keys = keys
         self._retention = retention_seconds
         self._now = now
@@ -78,8 +81,11 @@ class RedisJobStore:
             await pipe.execute()
 
     async def get(self, tenant: str, job_id: str) -> JobRecord | None:
+        key = self._keys.job(job_id)
         with store_errors():
-            raw = await self._r.get(self._keys.job(job_id))
+            # Every read of an unfinished job comes here: it shares its trip with
+            # other requests' commands when there is a batcher.
+            raw = await (self._batch.execute("GET", key) if self._batch else self._r.get(key))
         if raw is None:
             return None
         record = record_from_json(raw)

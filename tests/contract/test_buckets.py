@@ -14,6 +14,7 @@ import pytest
 
 from gateway.buckets import Buckets, MemoryBuckets, RedisBuckets
 from gateway.gcra import MICROS, Quota
+from gateway.redis_batch import Batcher
 
 
 class FakeMicros:
@@ -27,7 +28,7 @@ class FakeMicros:
         self.now += int(seconds * MICROS)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-batched"])
 async def store(request, redis_url) -> AsyncIterator[tuple[Buckets, FakeMicros, str]]:
     clock = FakeMicros()
     if request.param == "memory":
@@ -36,7 +37,8 @@ async def store(request, redis_url) -> AsyncIterator[tuple[Buckets, FakeMicros, 
     from tests.conftest import fresh_redis
 
     async with fresh_redis(redis_url) as client:
-        yield RedisBuckets(client, now_us=clock), clock, client.test_prefix
+        batcher = Batcher(client) if request.param == "redis-batched" else None
+        yield RedisBuckets(client, now_us=clock, batcher=batcher), clock, client.test_prefix
 
 
 async def test_burst_then_steady_rate(store):

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.base import Counts, ErrorInfo, JobStatus
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from gateway.redis_store import RedisJobStore
 from gateway.store import JobRecord, JobStore, MemoryJobStore
 from tests.conftest import fresh_redis
@@ -22,15 +23,17 @@ class FakeNow:
         return self.t
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-batched"])
 async def store_and_clock(request) -> AsyncIterator[tuple[JobStore, FakeNow]]:
     now = FakeNow()
     if request.param == "memory":
         yield MemoryJobStore(retention_seconds=3600, now=now), now
         return
     async with fresh_redis(request.getfixturevalue("redis_url")) as client:
+        batcher = Batcher(client) if request.param == "redis-batched" else None
+        keys = Keyspace(client.test_prefix)
         yield (
-            RedisJobStore(client, Keyspace(client.test_prefix), retention_seconds=3600, now=now),
+            RedisJobStore(client, keys, retention_seconds=3600, now=now, batcher=batcher),
             now,
         )
 
