@@ -154,14 +154,15 @@ class RedisBuckets:
         args: list[str | int] = [self._now_arg(), "check", quantity]
         for _, quota in buckets:
             args += [quota.emission_us, quota.tolerance_us]
-        out = await self._run([k for k, _ in buckets], args)
+        reply = await self._run([k for k, _ in buckets], args)
+        out = [int(n) for n in reply.split()]
         decisions = [
             Decision(
                 allowed=bool(out[2 + 4 * i]),
                 limit=quota.limit,
-                remaining=int(out[3 + 4 * i]),
-                retry_after_us=int(out[4 + 4 * i]),
-                reset_after_us=int(out[5 + 4 * i]),
+                remaining=out[3 + 4 * i],
+                retry_after_us=out[4 + 4 * i],
+                reset_after_us=out[5 + 4 * i],
             )
             for i, (_, quota) in enumerate(buckets)
         ]
