@@ -37,7 +37,7 @@ from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisI
 from gateway.job_limits import JobCounters, RedisJobCounters
 from gateway.keyspace import Keyspace
 from gateway.metrics import Metrics
-from gateway.redis_batch import batcher_for
+from gateway.redis_batch import Batcher, batcher_for
 from gateway.redis_observed import (
     COMPONENTS,
     ObservedFreshness,
@@ -63,6 +63,8 @@ class Backends:
     #: Shared limit buckets and job counters (None: in this process only).
     buckets: Buckets | None = None
     counters: JobCounters | None = None
+    #: Shares the trips of per-request commands (``gateway.redis_batch``).
+    batcher: Batcher | None = None
 
 
 def _retry() -> Retry:
@@ -154,7 +156,7 @@ def build_backends(
         )
     keys = Keyspace(settings.redis.prefix)
     metrics.track_redis(COMPONENTS)
-    # The per-request commands (the limit decision, the record read) share trips.
+    # Per-request commands (limit decisions, record reads, a submit's steps) share trips.
     batcher = batcher_for(client)
     return Backends(
         store=ObservedJobStore(
@@ -164,12 +166,17 @@ def build_backends(
             metrics,
         ),
         cache=ObservedResultCache(
-            RedisResultCache(client, keys, retention_seconds=retention, errors=errors), metrics
+            RedisResultCache(
+                client, keys, retention_seconds=retention, errors=errors, batcher=batcher
+            ),
+            metrics,
         ),
         local_cache=MemoryResultCache(),
-        freshness=ObservedFreshness(RedisFreshness(client, keys, errors), metrics),
+        freshness=ObservedFreshness(RedisFreshness(client, keys, errors, batcher=batcher), metrics),
         idempotency=ObservedIdempotencyStore(
-            RedisIdempotencyStore(client, keys, ttl_seconds=settings.idempotency_ttl_seconds),
+            RedisIdempotencyStore(
+                client, keys, ttl_seconds=settings.idempotency_ttl_seconds, batcher=batcher
+            ),
             metrics,
         ),
         coalescer=Coalescer(
@@ -181,7 +188,8 @@ def build_backends(
         ),
         redis=client,
         buckets=RedisBuckets(client, batcher=batcher),
-        counters=RedisJobCounters(client),
+        counters=RedisJobCounters(client, batcher=batcher),
+        batcher=batcher,
     )
 
 

@@ -14,10 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 from gateway.gcra import GCRA_LUA, MICROS, Decision, Quota, gcra_step, reserve_step
-from gateway.redis_batch import Batcher
+from gateway.redis_batch import Batcher, run_script
 
 
 class Buckets(Protocol):
@@ -116,7 +115,7 @@ class MemoryBuckets:
 class RedisBuckets:
     """Buckets in Redis, one Lua script per decision, timed by Redis's ``TIME``.
 
-    With a ``batcher``, a decision's script goes out with other requests' commands
+    With a ``batcher``, each script goes out with other requests' commands
     (``gateway.redis_batch``): still one script, one atomic decision. ``now_us``
     exists for tests that compare the script with ``gcra_step`` on a fake clock; in
     service it returns None and Redis's own clock is used.
@@ -135,14 +134,7 @@ class RedisBuckets:
         self._batch = batcher
 
     async def _run(self, keys: list[str], args: list[str | int]) -> Any:
-        if self._batch is not None:
-            try:
-                return await self._batch.execute(
-                    "EVALSHA", self._script.sha, len(keys), *keys, *args
-                )
-            except NoScriptError:
-                pass  # not on this server yet (or lost in a restart): it is loaded below
-        return await self._script(keys=keys, args=args)
+        return await run_script(self._script, self._batch, keys, args)
 
     def _now_arg(self) -> str:
         now = self._now()
@@ -172,14 +164,14 @@ class RedisBuckets:
         self, key: str, pause_key: str, quota: Quota | None, max_wait: float
     ) -> float:
         emission, tolerance = (quota.emission_us, quota.tolerance_us) if quota else (0, 0)
-        out = await self._script(
-            keys=[key, pause_key],
-            args=[self._now_arg(), "reserve", int(max_wait * MICROS), emission, tolerance],
+        out = await self._run(
+            [key, pause_key],
+            [self._now_arg(), "reserve", int(max_wait * MICROS), emission, tolerance],
         )
         return int(out[0]) / MICROS
 
     async def pause(self, pause_key: str, seconds: float) -> None:
-        await self._script(keys=[pause_key], args=[self._now_arg(), "pause", int(seconds * MICROS)])
+        await self._run([pause_key], [self._now_arg(), "pause", int(seconds * MICROS)])
 
     async def paused_for(self, pause_key: str) -> float:
         # PTTL is the pause's remaining time by construction (the key expires at its end).

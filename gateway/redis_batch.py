@@ -7,7 +7,10 @@ the commands issued during one turn of the event loop go out as one pipeline (no
 caller gets back its own reply or its own error. With redis-py a command costs
 about 200 us of CPU here (a pool checkout, timers, a write and a read, the parser);
 a pipeline of N costs little more than one, so under concurrency each request's
-commands get much cheaper. A request alone waits one extra loop turn.
+commands get much cheaper (measured: ~13 commands a trip at 32 connections). A
+request alone waits one extra loop turn. Used for the commands requests make one at
+a time: limit decisions, record reads, status freshness, cached results, provider
+pacing, and a submit's steps (idempotency key, job slot, daily quota, store check).
 
 A failure of the trip (connection lost after redis-py's one retry, a timeout) is
 every caller's failure, as it would have been had each sent its own command then.
@@ -22,6 +25,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from gateway.tasks import spawn
 
@@ -79,6 +84,18 @@ class Batcher:
             return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]  # untyped in redis-py
         except Exception as exc:  # as a pipeline answers it: the caller's own error
             return exc
+
+
+async def run_script(
+    script: AsyncScript, batcher: Batcher | None, keys: list[str], args: list[Any]
+) -> Any:
+    """``script`` run once on ``keys`` and ``args``, through ``batcher`` when there is one."""
+    if batcher is not None:
+        try:
+            return await batcher.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            pass  # not on this server yet (or lost in a restart): the script loads it
+    return await script(keys=keys, args=args)
 
 
 def batcher_for(client: aioredis.Redis | None) -> Batcher | None:

@@ -159,7 +159,7 @@ class RedisJobStore:
 
     async def ping(self) -> None:
         with store_errors():
-            await self._r.ping()
+            await (self._batch.execute("PING") if self._batch else self._r.ping())
 
     async def close(self) -> None:
         return None

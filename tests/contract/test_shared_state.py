@@ -20,6 +20,7 @@ from gateway.cache import (
 from gateway.errors import StoreUnavailable
 from gateway.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from tests.conftest import fresh_redis
 
 RESULTS = ResultSet(
@@ -38,7 +39,7 @@ RESULTS = ResultSet(
 )
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-batched"])
 async def backend(request) -> AsyncIterator[dict[str, Any]]:
     if request.param == "memory":
         yield {
@@ -50,10 +51,15 @@ async def backend(request) -> AsyncIterator[dict[str, Any]]:
     async with fresh_redis(request.getfixturevalue("redis_url")) as client:
         keys = Keyspace(client.test_prefix)
         errors = CacheErrors()
+        batcher = Batcher(client) if request.param == "redis-batched" else None
         yield {
-            "cache": RedisResultCache(client, keys, retention_seconds=3600, errors=errors),
-            "fresh": RedisFreshness(client, keys, errors),
-            "idem": RedisIdempotencyStore(client, keys, ttl_seconds=3600, pending_seconds=60),
+            "cache": RedisResultCache(
+                client, keys, retention_seconds=3600, errors=errors, batcher=batcher
+            ),
+            "fresh": RedisFreshness(client, keys, errors, batcher=batcher),
+            "idem": RedisIdempotencyStore(
+                client, keys, ttl_seconds=3600, pending_seconds=60, batcher=batcher
+            ),
             "client": client,
             "keys": keys,
         }
