@@ -128,6 +128,7 @@ def create_app(
             keys=keys,
             observer=metrics,
             local_divisor=settings.ratelimit.replicas,
+            batcher=backends.batcher,
         )
         upstream = build_upstream(p, metrics, pacer=pacer, now=clock.monotonic)
         upstreams.append(upstream)

@@ -37,6 +37,7 @@ from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisI
 from gateway.job_limits import JobCounters, RedisJobCounters
 from gateway.keyspace import Keyspace
 from gateway.metrics import Metrics
+from gateway.redis_batch import Batcher, batcher_for
 from gateway.redis_cluster import BoundedRedisCluster
 from gateway.redis_observed import (
     COMPONENTS,
@@ -63,6 +64,8 @@ class Backends:
     #: Shared limit buckets and job counters (None: in this process only).
     buckets: Buckets | None = None
     counters: JobCounters | None = None
+    #: Shares the trips of per-request commands (``gateway.redis_batch``).
+    batcher: Batcher | None = None
 
 
 def _retry() -> Retry:
@@ -156,17 +159,27 @@ def build_backends(
         )
     keys = Keyspace(settings.redis.prefix)
     metrics.track_redis(COMPONENTS)
+    # Per-request commands (limit decisions, record reads, a submit's steps) share trips.
+    batcher = batcher_for(client)
     return Backends(
         store=ObservedJobStore(
-            RedisJobStore(client, keys, retention_seconds=retention, now=clock.now), metrics
+            RedisJobStore(
+                client, keys, retention_seconds=retention, now=clock.now, batcher=batcher
+            ),
+            metrics,
         ),
         cache=ObservedResultCache(
-            RedisResultCache(client, keys, retention_seconds=retention, errors=errors), metrics
+            RedisResultCache(
+                client, keys, retention_seconds=retention, errors=errors, batcher=batcher
+            ),
+            metrics,
         ),
         local_cache=MemoryResultCache(),
-        freshness=ObservedFreshness(RedisFreshness(client, keys, errors), metrics),
+        freshness=ObservedFreshness(RedisFreshness(client, keys, errors, batcher=batcher), metrics),
         idempotency=ObservedIdempotencyStore(
-            RedisIdempotencyStore(client, keys, ttl_seconds=settings.idempotency_ttl_seconds),
+            RedisIdempotencyStore(
+                client, keys, ttl_seconds=settings.idempotency_ttl_seconds, batcher=batcher
+            ),
             metrics,
         ),
         coalescer=Coalescer(
@@ -177,8 +190,9 @@ def build_backends(
             on_coalesced=metrics.coalesced,
         ),
         redis=client,
-        buckets=RedisBuckets(client),
-        counters=RedisJobCounters(client),
+        buckets=RedisBuckets(client, batcher=batcher),
+        counters=RedisJobCounters(client, batcher=batcher),
+        batcher=batcher,
     )
 
 

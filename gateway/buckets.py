@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
 from gateway.gcra import GCRA_LUA, MICROS, Decision, Quota, gcra_step, reserve_step
+from gateway.redis_batch import Batcher, run_script
 
 
 class Buckets(Protocol):
@@ -114,16 +115,26 @@ class MemoryBuckets:
 class RedisBuckets:
     """Buckets in Redis, one Lua script per decision, timed by Redis's ``TIME``.
 
-    ``now_us`` exists for tests that compare the script with ``gcra_step`` on a fake
-    clock; in service it returns None and Redis's own clock is used.
+    With a ``batcher``, each script goes out with other requests' commands
+    (``gateway.redis_batch``): still one script, one atomic decision. ``now_us``
+    exists for tests that compare the script with ``gcra_step`` on a fake clock; in
+    service it returns None and Redis's own clock is used.
     """
 
     def __init__(
-        self, client: aioredis.Redis, *, now_us: Callable[[], int | None] = lambda: None
+        self,
+        client: aioredis.Redis,
+        *,
+        now_us: Callable[[], int | None] = lambda: None,
+        batcher: Batcher | None = None,
     ) -> None:
         self._script = client.register_script(GCRA_LUA)
         self._client = client
         self._now = now_us
+        self._batch = batcher
+
+    async def _run(self, keys: list[str], args: list[str | int]) -> Any:
+        return await run_script(self._script, self._batch, keys, args)
 
     def _now_arg(self) -> str:
         now = self._now()
@@ -135,14 +146,15 @@ class RedisBuckets:
         args: list[str | int] = [self._now_arg(), "check", quantity]
         for _, quota in buckets:
             args += [quota.emission_us, quota.tolerance_us]
-        out = await self._script(keys=[k for k, _ in buckets], args=args)
+        reply = await self._run([k for k, _ in buckets], args)
+        out = [int(n) for n in reply.split()]
         decisions = [
             Decision(
                 allowed=bool(out[2 + 4 * i]),
                 limit=quota.limit,
-                remaining=int(out[3 + 4 * i]),
-                retry_after_us=int(out[4 + 4 * i]),
-                reset_after_us=int(out[5 + 4 * i]),
+                remaining=out[3 + 4 * i],
+                retry_after_us=out[4 + 4 * i],
+                reset_after_us=out[5 + 4 * i],
             )
             for i, (_, quota) in enumerate(buckets)
         ]
@@ -152,14 +164,14 @@ class RedisBuckets:
         self, key: str, pause_key: str, quota: Quota | None, max_wait: float
     ) -> float:
         emission, tolerance = (quota.emission_us, quota.tolerance_us) if quota else (0, 0)
-        out = await self._script(
-            keys=[key, pause_key],
-            args=[self._now_arg(), "reserve", int(max_wait * MICROS), emission, tolerance],
+        out = await self._run(
+            [key, pause_key],
+            [self._now_arg(), "reserve", int(max_wait * MICROS), emission, tolerance],
         )
         return int(out[0]) / MICROS
 
     async def pause(self, pause_key: str, seconds: float) -> None:
-        await self._script(keys=[pause_key], args=[self._now_arg(), "pause", int(seconds * MICROS)])
+        await self._run([pause_key], [self._now_arg(), "pause", int(seconds * MICROS)])
 
     async def paused_for(self, pause_key: str) -> float:
         # PTTL is the pause's remaining time by construction (the key expires at its end).

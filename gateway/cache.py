@@ -20,6 +20,7 @@ import structlog
 from adapters.base import ResultSet
 from gateway.codec import results_from_json, results_to_json
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from gateway.redis_store import REDIS_ERRORS
 
 _log = structlog.get_logger("gateway.cache")
@@ -128,15 +129,18 @@ class RedisResultCache:
         *,
         retention_seconds: int,
         errors: CacheErrors,
+        batcher: Batcher | None = None,
     ) -> None:
         self._r = client
         self._keys = keys
         self._retention = retention_seconds
         self._errors = errors
+        self._batch = batcher
 
     async def get(self, tenant: str, job_id: str) -> ResultSet | None:
+        key = self._keys.results(tenant, job_id)
         try:
-            raw = await self._r.get(self._keys.results(tenant, job_id))
+            raw = await (self._batch.execute("GET", key) if self._batch else self._r.get(key))
         except REDIS_ERRORS as exc:
             self._errors.record("results.get", exc)
             return None
@@ -157,14 +161,26 @@ class RedisResultCache:
 
 
 class RedisFreshness:
-    def __init__(self, client: aioredis.Redis, keys: Keyspace, errors: CacheErrors) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keyspace,
+        errors: CacheErrors,
+        *,
+        batcher: Batcher | None = None,
+    ) -> None:
         self._r = client
         self._keys = keys
         self._errors = errors
+        self._batch = batcher
 
     async def is_fresh(self, job_id: str) -> bool:
+        # Every read of an unfinished job asks this while the status cache is on.
+        key = self._keys.fresh(job_id)
         try:
-            return bool(await self._r.exists(self._keys.fresh(job_id)))
+            return bool(
+                await (self._batch.execute("EXISTS", key) if self._batch else self._r.exists(key))
+            )
         except REDIS_ERRORS as exc:
             self._errors.record("fresh.get", exc)
             return False

@@ -7,7 +7,8 @@ until it appears, the leader publishes an error (they raise the same error), or 
 lease ends, in which case they lead themselves. A new leader looks for a stored answer
 once more before it calls: the last leader may have finished between its miss and its
 lease. Errors are never kept: they are published only to the followers of that one
-flight, under the leader's lease token.
+flight, under the leader's lease token. A caller with nothing another replica could
+store for it passes no ``follow``: then only this process's callers share the call.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Coalescer:
         self,
         name: str,
         lead: Callable[[], Awaitable[T]],
-        follow: Callable[[], Awaitable[T | None]],
+        follow: Callable[[], Awaitable[T | None]] | None,
     ) -> T:
         """``lead()`` once for all concurrent callers of ``name``; see the module doc."""
         flight = self._flights.get(name)
@@ -73,7 +74,10 @@ class Coalescer:
         flight = asyncio.get_running_loop().create_future()
         self._flights[name] = flight
         try:
-            result = await self._across_replicas(name, lead, follow)
+            if follow is None:
+                result = await lead()
+            else:
+                result = await self._across_replicas(name, lead, follow)
         except asyncio.CancelledError:
             flight.cancel()
             raise

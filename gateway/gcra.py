@@ -166,7 +166,9 @@ def reserve_step(
 # KEYS: the bucket keys (check), or [bucket, pause] (reserve), or [pause] (pause).
 # ARGV[1]: now in µs, or "" for Redis's own TIME.   ARGV[2]: mode.
 # check:   ARGV[3] quantity, then (emission_us, tolerance_us) per key.
-#          -> {admitted (0/1), now, then per key: allowed, remaining, retry_after, reset_after}
+#          -> "admitted now" then per key " allowed remaining retry_after reset_after": one
+#             string of integers (admitted and allowed 0/1). Every request reads this reply,
+#             and a string is one read for the client where an array is one per element.
 # reserve: ARGV[3] max_wait_us, ARGV[4] emission_us (0: no rate, only the pause), ARGV[5] tolerance
 #          -> {wait_us (negative: too long, nothing charged), now}
 # pause:   ARGV[3] delay_us -> {paused_until, now}
@@ -254,5 +256,6 @@ if out[1] == 1 then
     keep(w[1], w[2], 1000)
   end
 end
-return out
+for i, v in ipairs(out) do out[i] = string.format('%d', v) end
+return table.concat(out, ' ')
 """

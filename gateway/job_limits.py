@@ -26,6 +26,7 @@ from gateway.auth import Principal
 from gateway.errors import ConcurrencyLimited, QuotaExceeded
 from gateway.keyspace import Keyspace
 from gateway.ratelimit import LimitObserver, SharedLimits, hashed
+from gateway.redis_batch import Batcher, run_script
 
 DAY = 86_400
 
@@ -146,28 +147,36 @@ class MemoryJobCounters:
 
 
 class RedisJobCounters:
-    def __init__(self, client: aioredis.Redis) -> None:
+    """With a ``batcher``, each command shares its trip with other requests'
+    (``gateway.redis_batch``); each script is still one atomic step."""
+
+    def __init__(self, client: aioredis.Redis, *, batcher: Batcher | None = None) -> None:
         self._client = client
         self._slots = client.register_script(_SLOTS)
         self._daily = client.register_script(_DAILY)
+        self._batch = batcher
 
     async def take_slot(self, key: str, member: str, limit: int, ttl: float) -> Taken:
-        ok, used = await self._slots(keys=[key], args=["take", limit, member, int(ttl * 1000)])
+        args = ["take", limit, member, int(ttl * 1000)]
+        ok, used = await run_script(self._slots, self._batch, [key], args)
         return Taken(bool(ok), int(used))
 
     async def give_slot(self, key: str, member: str) -> None:
-        await self._client.zrem(key, member)
+        if self._batch is not None:
+            await self._batch.execute("ZREM", key, member)
+        else:
+            await self._client.zrem(key, member)
 
     async def slots_in_use(self, key: str) -> int:
-        _, used = await self._slots(keys=[key], args=["count"])
+        _, used = await run_script(self._slots, self._batch, [key], ["count"])
         return int(used)
 
     async def take_daily(self, key: str, limit: int) -> Taken:
-        ok, used, reset, day = await self._daily(keys=[key], args=["take", limit])
+        ok, used, reset, day = await run_script(self._daily, self._batch, [key], ["take", limit])
         return Taken(bool(ok), int(used), int(reset), int(day))
 
     async def give_daily(self, key: str, day: int) -> None:
-        await self._daily(keys=[key], args=["give_back", day])
+        await run_script(self._daily, self._batch, [key], ["give_back", day])
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ Rules it keeps:
 * a finished job is answered from what the gateway holds (the record, the cached
   results) and the provider is not asked again;
 * an unfinished job's status is reused for ``status_cache_seconds`` and concurrent
-  reads share one provider call (``Coalescer``), on one replica or across replicas;
+  reads share one provider call (``Coalescer``), on one replica, and across replicas
+  while the status cache is on (with it off, no replica's answer may be reused);
 * finished records and results are also kept in this process, so they stay readable
   while the shared store is down;
 * a submit takes its credential's unfinished-job slot and its tenant's daily job
@@ -437,10 +438,13 @@ class JobService:
         note_cache("miss")
         if force:
             return await self._ask_provider(record)
+        # With the status cache off no replica marks a status fresh, so what another
+        # replica learns can never be reused here: a lease across replicas would only
+        # make this read wait for that replica's call, then call anyway (3 more Redis
+        # round trips). Concurrent reads in this process still share one call.
+        follow = (lambda: self._fresh_record(record)) if self._status_ttl > 0 else None
         return await self._coalescer.run(
-            f"status:{record.id}",
-            lambda: self._ask_provider(record),
-            lambda: self._fresh_record(record),
+            f"status:{record.id}", lambda: self._ask_provider(record), follow
         )
 
     async def _ask_provider(self, record: JobRecord) -> JobRecord:

@@ -55,15 +55,55 @@ _NAMED = re.compile(
 )
 
 
+#: Every pattern above needs one of these words (compared case-insensitively): ASCII text
+#: holding none of them cannot match, so it skips the regexes. That is most text in a
+#: line (timestamps, ids, paths), and the regexes are most of a line's cost.
+_NEEDLES = (
+    "bearer",
+    "basic",
+    "apikey",
+    "api_key",
+    "api-key",
+    "authorization",
+    "password",
+    "secret",
+    "token",
+    "cookie",
+)
+
+# Verdicts per key name: lines reuse a handful of names, and the test is a dozen scans.
+# Bounded, since a logged mapping's keys may be data.
+_KEY_VERDICTS: dict[str, bool] = {}
+_MAX_KEY_VERDICTS = 4096
+
+
 def secret_key(key: str) -> bool:
-    k = key.lower()
-    return k in _SECRET_KEYS or any(part in k for part in _SECRET_PARTS)
+    verdict = _KEY_VERDICTS.get(key)
+    if verdict is None:
+        k = key.lower()
+        verdict = k in _SECRET_KEYS or any(part in k for part in _SECRET_PARTS)
+        if len(_KEY_VERDICTS) < _MAX_KEY_VERDICTS:
+            _KEY_VERDICTS[key] = verdict
+    return verdict
+
+
+def _may_hold_credential(text: str) -> bool:
+    if not text.isascii():
+        # IGNORECASE also folds a few non-ASCII letters onto ASCII ones that lower()
+        # leaves alone (the long s onto s, the dotted capital I onto i): the regexes judge.
+        return True
+    lower = text.lower()
+    return any(needle in lower for needle in _NEEDLES)
 
 
 def scrub(value: Any) -> Any:
     """``value`` with credentials hidden: in strings, and in containers at any depth."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
     if isinstance(value, str):
-        if len(value) < 6:  # too short to hold a scheme and a credential
+        # Under 6 characters: too short to hold a scheme and a credential.
+        if len(value) < 6 or not _may_hold_credential(value):
             return value
         value = _SCHEME.sub(rf"\1\2{REDACTED}", value)
         return _NAMED.sub(rf"\1\2{REDACTED}", value)
@@ -79,11 +119,23 @@ def scrub(value: Any) -> Any:
 
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: hide credentials under secret keys and inside values."""
-    for key in list(event):
-        if key.lower() in _SECRET_KEYS or (key != "key_id" and secret_key(key)):
+    texts: list[str] = []
+    for key, value in list(event.items()):
+        # key_id names a credential without being one (it is the key's public id).
+        if key != "key_id" and secret_key(key):
             event[key] = REDACTED
+        elif type(value) is str:
+            texts.append(value)
         else:
-            event[key] = scrub(event[key])
+            clean = scrub(value)
+            if clean is not value:
+                event[key] = clean
+    # The line's plain strings are looked at together first, joined by a character no
+    # pattern holds: usually none has a credential word, and then none needs the regexes.
+    if texts and _may_hold_credential("\0".join(texts)):
+        for key, value in list(event.items()):
+            if type(value) is str:
+                event[key] = scrub(value)
     return event
 
 

@@ -36,6 +36,7 @@ from adapters.responses import retry_after_header
 from gateway.buckets import Buckets, MemoryBuckets, RedisBuckets
 from gateway.gcra import Quota
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from gateway.redis_store import REDIS_ERRORS
 from gateway.settings import ProviderSettings
 
@@ -175,6 +176,7 @@ def build_pacer(
     keys: Keyspace,
     observer: PacingObserver | None = None,
     local_divisor: int = 1,
+    batcher: Batcher | None = None,
 ) -> Pacer:
     """The pacer of provider ``p``: shared through ``redis`` when there is one."""
     secret = p.secret.get_secret_value() if p.secret is not None else ""
@@ -192,7 +194,7 @@ def build_pacer(
         quota=quota,
         max_wait=pacing.max_wait_seconds,
         release_jitter=pacing.release_jitter_seconds,
-        shared=RedisBuckets(redis) if redis is not None else None,
+        shared=RedisBuckets(redis, batcher=batcher) if redis is not None else None,
         local_divisor=local_divisor,
         observer=observer,
     )

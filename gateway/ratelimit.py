@@ -39,6 +39,9 @@ from gateway.redis_store import REDIS_ERRORS
 
 T = TypeVar("T")
 
+#: Callers whose plans are kept (``CallerLimiter.plan``): a few hundred bytes each.
+_MAX_PLANS = 10_000
+
 
 class LimitObserver(Protocol):
     """Where decisions are counted (``gateway.metrics.Metrics`` implements it)."""
@@ -113,10 +116,18 @@ class Bucket:
     name: str  # the policy's public name, for headers and metrics
     key: str  # the Redis key (hashed ids, never the credential)
     rate: RateSettings
+    quota: Quota
 
-    @property
-    def quota(self) -> Quota:
-        return self.rate.quota()
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one caller's requests of one policy are charged to: the same every time,
+    so it is worked out once (settings are frozen) and reused."""
+
+    buckets: tuple[Bucket, ...]
+    pairs: tuple[tuple[str, Quota], ...]
+    #: ``RateLimit-Policy``: it names the quotas only, never a decision.
+    policy_header: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +135,7 @@ class Verdict:
     admitted: bool
     buckets: tuple[Bucket, ...]
     decisions: tuple[Decision, ...]
+    policy_header: str = ""
 
     @property
     def refused_by(self) -> list[str]:
@@ -147,9 +159,7 @@ class Verdict:
         """``RateLimit-Policy`` and ``RateLimit``, one list member per policy."""
         if not self.buckets:
             return {}
-        policy = ", ".join(
-            f'"{b.name}";q={b.rate.requests};w={_seconds(b.rate.per_seconds)}' for b in self.buckets
-        )
+        policy = self.policy_header or policy_header(self.buckets)
         state = ", ".join(
             f'"{b.name}";r={d.remaining};t={d.reset_seconds}'
             for b, d in zip(self.buckets, self.decisions, strict=True)
@@ -159,6 +169,12 @@ class Verdict:
 
 def _seconds(value: float) -> int:
     return max(1, math.ceil(value))
+
+
+def policy_header(buckets: tuple[Bucket, ...]) -> str:
+    return ", ".join(
+        f'"{b.name}";q={b.rate.requests};w={_seconds(b.rate.per_seconds)}' for b in buckets
+    )
 
 
 def hashed(value: str) -> str:
@@ -183,27 +199,45 @@ class CallerLimiter:
         self._keys = keys
         self._observer = observer
         self._guard = guard
+        self._plans: dict[tuple[str, str, Policy], Plan] = {}
 
     def buckets(self, principal: Principal, policy: Policy) -> tuple[Bucket, ...]:
+        return self.plan(principal, policy).buckets
+
+    def plan(self, principal: Principal, policy: Policy) -> Plan:
+        """The caller's buckets for ``policy``: worked out once per caller, then reused
+        (bounded: the memo starts over past ``_MAX_PLANS`` callers)."""
+        memo = (principal.tenant, principal.key_id, policy)
+        found = self._plans.get(memo)
+        if found is None:
+            buckets = self._buckets(principal, policy)
+            found = Plan(buckets, tuple((b.key, b.quota) for b in buckets), policy_header(buckets))
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[memo] = found
+        return found
+
+    def _buckets(self, principal: Principal, policy: Policy) -> tuple[Bucket, ...]:
         s = self._settings
         tenant = principal.tenant
         out = []
         key_rate = s.for_key(principal.key_id).rate(policy)
         if key_rate is not None:
             key = self._keys.rate_bucket(tenant, f"k{hashed(principal.key_id)}", policy)
-            out.append(Bucket(policy, key, key_rate))
+            out.append(Bucket(policy, key, key_rate, key_rate.quota()))
         tenant_rate = s.for_tenant(tenant).rate(policy)
         if tenant_rate is not None:
             key = self._keys.rate_bucket(tenant, "tenant", policy)
-            out.append(Bucket(f"tenant-{policy}", key, tenant_rate))
+            out.append(Bucket(f"tenant-{policy}", key, tenant_rate, tenant_rate.quota()))
         return tuple(out)
 
     async def check(self, principal: Principal, policy: Policy) -> Verdict:
         """Charge the request to its buckets; ``admitted`` False means answer 429."""
-        buckets = self.buckets(principal, policy)
+        plan = self.plan(principal, policy)
+        buckets = plan.buckets
         if not buckets:
             return Verdict(True, (), ())
-        pairs = [(b.key, b.quota) for b in buckets]
+        pairs = plan.pairs
         enforce = not self._settings.shadow
         answer = None
         if self._shared is not None:
@@ -214,10 +248,10 @@ class CallerLimiter:
                 mode = self._guard.fallback()
                 enforce = enforce and mode == "local"
                 divisor = self._settings.replicas
-                pairs = [(key, quota.scaled(divisor)) for key, quota in pairs]
+                pairs = tuple((key, quota.scaled(divisor)) for key, quota in pairs)
             answer = await self._local.check(pairs)
         admitted, decisions = answer
-        verdict = Verdict(admitted or not enforce, buckets, tuple(decisions))
+        verdict = Verdict(admitted or not enforce, buckets, tuple(decisions), plan.policy_header)
         for bucket, decision in zip(buckets, decisions, strict=True):
             if not admitted and not decision.allowed:
                 outcome = "limited" if enforce else "shadow_limited"

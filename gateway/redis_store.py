@@ -21,6 +21,7 @@ from adapters.base import JobStatus
 from gateway.codec import record_from_json, record_to_json
 from gateway.errors import StoreUnavailable
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from gateway.store import JobPage, JobRecord, decode_cursor, encode_cursor
 
 #: What a failing Redis raises through redis-py: its own errors, the socket's, and on a
@@ -60,8 +61,10 @@ class RedisJobStore:
         retention_seconds: int,
         now: Callable[[], datetime],
         index_max: int = 100_000,
+        batcher: Batcher | None = None,
     ) -> None:
         self._r = client
+        self._batch = batcher
         self._keys = keys
         self._retention = retention_seconds
         self._now = now
@@ -81,8 +84,11 @@ class RedisJobStore:
             await pipe.execute()
 
     async def get(self, tenant: str, job_id: str) -> JobRecord | None:
+        key = self._keys.job(job_id)
         with store_errors():
-            raw = await self._r.get(self._keys.job(job_id))
+            # Every read of an unfinished job comes here: it shares its trip with
+            # other requests' commands when there is a batcher.
+            raw = await (self._batch.execute("GET", key) if self._batch else self._r.get(key))
         if raw is None:
             return None
         record = record_from_json(raw)
@@ -156,7 +162,7 @@ class RedisJobStore:
 
     async def ping(self) -> None:
         with store_errors():
-            await self._r.ping()
+            await (self._batch.execute("PING") if self._batch else self._r.ping())
 
     async def close(self) -> None:
         return None

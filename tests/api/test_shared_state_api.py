@@ -185,6 +185,24 @@ class TestReplicasShareRedis:
         print(f"\n300 polls over 2 replicas in {elapsed:.1f} s: {calls} provider status calls")
         assert calls <= allowed, (calls, allowed)
 
+    async def test_with_the_status_cache_off_replicas_do_not_wait_for_each_other(self, replicas):
+        """No replica can reuse another's answer then: no lease to wait on; reads in one
+        process still share one call."""
+        r = await replicas(2, slow=True, status_cache_seconds=0)
+        job = await (await r.clients[0].post("/v1/jobs", json=BODY, headers=AUTH)).json()
+        r.sim.set_faults([Fault(kind="latency", seconds=0.5, match="GET /api/jobs/")])
+        before = r.status_calls()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answers = await asyncio.gather(
+            *(r.clients[i % 2].get(f"/v1/jobs/{job['id']}", headers=AUTH) for i in range(10))
+        )
+        elapsed = loop.time() - started
+        assert {a.status for a in answers} == {200}
+        assert r.status_calls() - before == 2  # one per replica
+        # Side by side: one after the other (a lease), they would take over a second.
+        assert elapsed < 0.95, elapsed
+
     async def test_a_finished_jobs_results_are_fetched_once(self, replicas):
         r = await replicas(2)
         a, b = r.clients

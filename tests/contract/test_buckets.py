@@ -17,6 +17,7 @@ import pytest
 from gateway.buckets import Buckets, MemoryBuckets, RedisBuckets
 from gateway.gcra import MICROS, Quota
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from tests.conftest import REDIS_BACKENDS, backend_url, fresh_redis
 
 
@@ -51,15 +52,19 @@ class Names:
         return self._keys.pacing(f"a{n}"), self._keys.pause(f"a{n}")
 
 
-@pytest.fixture(params=["memory", *REDIS_BACKENDS])
+@pytest.fixture(params=["memory", *REDIS_BACKENDS, "redis-batched"])
 async def store(request) -> AsyncIterator[tuple[Buckets, FakeMicros, Names]]:
     clock = FakeMicros()
     if request.param == "memory":
         yield MemoryBuckets(now_us=clock), clock, Names("t")
         return
-    url = backend_url(request, request.param)
+    # "redis-batched": one server, the commands going out through the per-turn batcher.
+    batched = request.param == "redis-batched"
+    url = backend_url(request, "redis" if batched else request.param)
     async with fresh_redis(url, cluster=request.param == "cluster") as client:
-        yield RedisBuckets(client, now_us=clock), clock, Names(client.test_prefix)
+        batcher = Batcher(client) if batched else None
+        buckets = RedisBuckets(client, now_us=clock, batcher=batcher)
+        yield buckets, clock, Names(client.test_prefix)
 
 
 async def test_burst_then_steady_rate(store):

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.base import Counts, ErrorInfo, JobStatus
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from gateway.redis_store import RedisJobStore
 from gateway.store import JobRecord, JobStore, MemoryJobStore
 from tests.conftest import REDIS_BACKENDS, backend_url, fresh_redis
@@ -22,16 +23,20 @@ class FakeNow:
         return self.t
 
 
-@pytest.fixture(params=["memory", *REDIS_BACKENDS])
+@pytest.fixture(params=["memory", *REDIS_BACKENDS, "redis-batched"])
 async def store_and_clock(request) -> AsyncIterator[tuple[JobStore, FakeNow]]:
     now = FakeNow()
     if request.param == "memory":
         yield MemoryJobStore(retention_seconds=3600, now=now), now
         return
-    url = backend_url(request, request.param)
+    # "redis-batched": one server, the commands going out through the per-turn batcher.
+    batched = request.param == "redis-batched"
+    url = backend_url(request, "redis" if batched else request.param)
     async with fresh_redis(url, cluster=request.param == "cluster") as client:
+        batcher = Batcher(client) if batched else None
+        keys = Keyspace(client.test_prefix)
         yield (
-            RedisJobStore(client, Keyspace(client.test_prefix), retention_seconds=3600, now=now),
+            RedisJobStore(client, keys, retention_seconds=3600, now=now, batcher=batcher),
             now,
         )
 

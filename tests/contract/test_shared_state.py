@@ -20,6 +20,7 @@ from gateway.cache import (
 from gateway.errors import StoreUnavailable
 from gateway.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
 from gateway.keyspace import Keyspace
+from gateway.redis_batch import Batcher
 from tests.conftest import REDIS_BACKENDS, backend_url, fresh_redis
 
 RESULTS = ResultSet(
@@ -38,7 +39,7 @@ RESULTS = ResultSet(
 )
 
 
-@pytest.fixture(params=["memory", *REDIS_BACKENDS])
+@pytest.fixture(params=["memory", *REDIS_BACKENDS, "redis-batched"])
 async def backend(request) -> AsyncIterator[dict[str, Any]]:
     if request.param == "memory":
         yield {
@@ -47,14 +48,21 @@ async def backend(request) -> AsyncIterator[dict[str, Any]]:
             "idem": MemoryIdempotencyStore(ttl_seconds=3600, pending_seconds=60),
         }
         return
-    url = backend_url(request, request.param)
+    # "redis-batched": one server, the commands going out through the per-turn batcher.
+    batched = request.param == "redis-batched"
+    url = backend_url(request, "redis" if batched else request.param)
     async with fresh_redis(url, cluster=request.param == "cluster") as client:
         keys = Keyspace(client.test_prefix)
         errors = CacheErrors()
+        batcher = Batcher(client) if batched else None
         yield {
-            "cache": RedisResultCache(client, keys, retention_seconds=3600, errors=errors),
-            "fresh": RedisFreshness(client, keys, errors),
-            "idem": RedisIdempotencyStore(client, keys, ttl_seconds=3600, pending_seconds=60),
+            "cache": RedisResultCache(
+                client, keys, retention_seconds=3600, errors=errors, batcher=batcher
+            ),
+            "fresh": RedisFreshness(client, keys, errors, batcher=batcher),
+            "idem": RedisIdempotencyStore(
+                client, keys, ttl_seconds=3600, pending_seconds=60, batcher=batcher
+            ),
             "client": client,
             "keys": keys,
         }

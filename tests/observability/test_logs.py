@@ -20,10 +20,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.modzy import PROVIDER_TYPE, SIMULATOR_KEY
 from adapters.simulation import SIM_CONTROL, Fault
-from gateway.logging import REDACTED, redact, scrub
+from gateway.logging import _NAMED, _SCHEME, REDACTED, redact, scrub
 from gateway.settings import hash_api_key
 from tests.observability.support import ROOT
 
@@ -68,6 +70,60 @@ class TestRedaction:
         assert out["headers"] == {"Authorization": REDACTED, "Accept": "application/json"}
         assert out["nested"] == [{"access_token": REDACTED}, [f"Bearer {REDACTED}"]]
         assert out["key_id"] == "acme-svc" and out["api_key"] == REDACTED
+
+
+#: Every word the patterns look for, as written in them.
+_WORDS = ("authorization", "proxy-authorization", "x-api-key", "api_key", "api-key", "apikey",
+          "password", "secret", "access_token", "token", "cookie", "bearer", "basic")  # fmt: skip
+
+
+def _variants(word: str) -> list[str]:
+    """The word as a caller may write it, including letters IGNORECASE folds onto ASCII
+    ones that lower() does not (the long s, the dotted capital I) or does (Kelvin sign)."""
+    return [
+        word,
+        word.upper(),
+        word.title(),
+        word.replace("s", "\u017f"),
+        word.replace("i", "\u0130"),
+        word.replace("k", "\u212a"),
+    ]
+
+
+def _regexes_only(value: str) -> str:
+    return _NAMED.sub(rf"\1\2{REDACTED}", _SCHEME.sub(rf"\1\2{REDACTED}", value))
+
+
+_CHUNKS = st.tuples(
+    st.sampled_from(["", "x ", "/v1/jobs?", "{'", "job_3fa9 "]),
+    st.sampled_from(_WORDS).flatmap(lambda w: st.sampled_from(_variants(w))),
+    st.sampled_from(["=", ": ", " ", "':'", '": "', ",", ""]),
+    st.sampled_from(["abc123", "sk-9f8e", "Bearer xyz-1", ""]),
+).map("".join)
+_TEXT = st.one_of(st.lists(_CHUNKS, min_size=1, max_size=4).map(" ".join), st.text(max_size=40))
+
+
+class TestRedactionFastPath:
+    """Text the cheap pre-check lets through untouched is text the patterns would not change."""
+
+    @pytest.mark.parametrize("word", _WORDS)
+    def test_every_word_of_the_patterns_in_every_case_is_redacted(self, word):
+        for variant in _variants(word):
+            for value in (f"{variant}=sk-9f8e7", f"{variant} sk-9f8e7", f"x {variant}: sk-9f8e7"):
+                assert scrub(value) == _regexes_only(value), value
+                line = redact(None, "info", {"event": "e", "path": "/v1/jobs", "detail": value})
+                assert line["detail"] == _regexes_only(value), value
+
+    @given(_TEXT)
+    def test_a_string_is_redacted_as_by_the_patterns_alone(self, value):
+        assert scrub(value) == _regexes_only(value)
+
+    @given(st.lists(st.one_of(_TEXT, st.integers(), st.none()), max_size=6))
+    def test_a_line_is_redacted_field_by_field(self, values):
+        event = {f"field{i}": v for i, v in enumerate(values)}
+        out = redact(None, "info", dict(event))
+        for key, value in event.items():
+            assert out[key] == (_regexes_only(value) if isinstance(value, str) else value)
 
 
 STDLIB_SCRIPT = textwrap.dedent(
