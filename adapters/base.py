@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ValidationError
 
 from adapters.outputs import Explanation, JobOutput, Output
-from gateway.errors import FieldError, UnsupportedInput, ValidationFailed
+from problems import FieldError, UnsupportedInput, ValidationFailed
 
 
 class JobStatus(StrEnum):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from gateway.errors import FieldError, GatewayError
+from problems import FieldError, GatewayError
 
 
 class ProviderError(GatewayError):

@@ -11,7 +11,7 @@ Every attempt, first or retry, passes three gates in this order:
 
 1. the circuit breaker (``adapters.breaker``): open, the call fails in microseconds
    with 503 + Retry-After and touches neither Redis nor the provider;
-2. pacing (``gateway.pacing``): a turn in the provider account's schedule, shared by
+2. pacing (``gateway.limits.pacing``): a turn in the provider account's schedule, shared by
    every replica, which also holds back every request while a provider's Retry-After
    pause lasts; a turn further away than the caller can wait fails fast (503);
 3. one deadline: the earlier of this call's ``total_timeout`` and the caller's own

@@ -3,7 +3,7 @@
 ``UpstreamSettings`` is one provider's transport configuration; ``UpstreamObserver``
 is where every attempt, retry, pause and breaker move is reported (the gateway's
 metrics implement it); ``Pacing`` is the provider account's shared send schedule
-(``gateway.pacing.Pacer`` implements it, with Redis behind it).
+(``gateway.limits.pacing.Pacer`` implements it, with Redis behind it).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class NullObserver:
 
 
 class Pacing(Protocol):
-    """A provider account's send schedule (``gateway.pacing.Pacer`` implements it)."""
+    """A provider account's send schedule (``gateway.limits.pacing.Pacer`` implements it)."""
 
     @property
     def max_wait(self) -> float:

@@ -31,7 +31,7 @@ FAST_MODEL = f"modzy-fast/{SENTIMENT_ID}@1.0.1"
 
 
 # ---------------------------------------------------------------------------------------
-# THE RATE LIMIT SECTION (issue 5, `ratelimit:` in gateway/limit_settings.py). Enabled when
+# THE RATE LIMIT SECTION (issue 5, `ratelimit:` in gateway/limits/settings.py). Enabled when
 # `gateway check-config` accepts it; edit here if the fields change. Every limit is far
 # above what any scenario sends (a few thousand requests per second at most), so each
 # decision runs in full on every request and none is ever refused.

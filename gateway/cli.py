@@ -6,14 +6,12 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from pathlib import Path
 
 import structlog
 from aiohttp import web
 
-from gateway.settings import ConfigError, Settings, load_settings
-
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+from gateway.config.loading import load_settings
+from gateway.config.settings import ConfigError, Settings
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -56,8 +54,8 @@ def _load_or_exit(path: str) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.app import create_app
-    from gateway.logging import configure_logging
+    from gateway.http.app import create_app
+    from gateway.observability.logging import configure_logging
 
     # Everything that can refuse the configuration runs before the port is bound, and
     # refuses with the field's path and exit code 2, never a traceback.
@@ -74,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _print_problems(exc, args.config)
         return 2
     if settings.server.metrics_port is not None:
-        from gateway.metrics_server import metrics_site_ctx
+        from gateway.http.metrics_server import metrics_site_ctx
 
         app.cleanup_ctx.append(metrics_site_ctx(host, settings.server.metrics_port))
     web.run_app(

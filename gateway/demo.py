@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 
 from aiohttp import web
 from yarl import URL
 
-from gateway.app import create_app
-from gateway.logging import configure_logging
-from gateway.settings import Settings, load_settings
+from gateway.config.loading import load_settings
+from gateway.config.settings import Settings
+from gateway.http.app import create_app
+from gateway.observability.logging import configure_logging
 from gateway.simulators import simulators_app
+
+#: The demo's configuration: every provider, simulated.
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
 
 DEMO_KEY = "demo-key"
 
@@ -53,8 +58,6 @@ Gateway ready on {base}  (API key: {DEMO_KEY}; another tenant's key: demo-key-ot
 
 
 async def run_demo(*, port: int, sim_port: int, host: str = "127.0.0.1") -> None:
-    from gateway.cli import DEMO_CONFIG
-
     settings = load_settings(DEMO_CONFIG)
     configure_logging("console", settings.logging.level)
 

@@ -1,13 +1,13 @@
 """The gateway's error tree: every failure a caller can see, with its HTTP meaning.
 
-Services and adapters raise these; exactly one middleware (``gateway.middleware.errors``)
+Services and adapters raise these; exactly one middleware (``gateway.http.middleware.errors``)
 renders them as RFC 9457 ``application/problem+json``. Nothing outside the HTTP edge
 imports ``aiohttp.web`` or raises ``web.HTTP*``.
 
 ::
 
-    GatewayError                      500 internal        (anything unexpected)
-    ├── RequestRejected               400 invalid_request (the caller's fault)
+    GatewayError *                    500 internal        (anything unexpected)
+    ├── RequestRejected *             400 invalid_request (the caller's fault)
     │   ├── InvalidJson               400 invalid_json
     │   ├── Unauthenticated           401 unauthenticated  + WWW-Authenticate: Bearer
     │   ├── Forbidden                 403 forbidden
@@ -15,8 +15,8 @@ imports ``aiohttp.web`` or raises ``web.HTTP*``.
     │   ├── Conflict                  409 conflict
     │   │   └── JobDone               409 job_done
     │   ├── PayloadTooLarge           413 payload_too_large
-    │   ├── ValidationFailed          422 validation_failed  (+ errors[])
-    │   │   ├── UnsupportedInput      422 unsupported_input
+    │   ├── ValidationFailed *        422 validation_failed  (+ errors[] of FieldError *)
+    │   │   ├── UnsupportedInput *    422 unsupported_input
     │   │   ├── IdempotencyKeyReused  422 idempotency_key_reused
     │   │   └── CancelNotSupported    422 cancel_not_supported
     │   └── RateLimited               429 rate_limited       + Retry-After, RateLimit*
@@ -26,56 +26,39 @@ imports ``aiohttp.web`` or raises ``web.HTTP*``.
     └── DependencyError               503
         └── StoreUnavailable          503 store_unavailable
 
+The classes marked * live in ``problems`` (the package the adapters share with the
+gateway, so they need nothing of it) and are re-exported here: gateway code imports
+every error from this module.
+
 The tree is shallow on purpose: a handler that needs to tell two failures apart
 can, and a middleware that renders them dispatches on ``isinstance`` alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from problems import FieldError, GatewayError, RequestRejected, UnsupportedInput, ValidationFailed
 
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    """One problem with one part of a request, located by a JSON pointer."""
-
-    pointer: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"pointer": self.pointer, "message": self.message}
-
-
-class GatewayError(Exception):
-    """Base of every error the gateway renders; unknown subclasses render as 500."""
-
-    status: ClassVar[int] = 500
-    code: ClassVar[str] = "internal"
-    title: ClassVar[str] = "Internal Server Error"
-    #: The RFC 9457 problem type: ``about:blank`` where the status says it all.
-    type: ClassVar[str] = "about:blank"
-
-    def __init__(
-        self,
-        detail: str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        errors: Sequence[FieldError] = (),
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        self.headers: dict[str, str] = dict(headers or {})
-        self.errors = tuple(errors)
-        self.extra: dict[str, Any] = dict(extra or {})
-
-
-class RequestRejected(GatewayError):
-    status = 400
-    code = "invalid_request"
-    title = "Bad Request"
+__all__ = [
+    "CancelNotSupported",
+    "ConcurrencyLimited",
+    "Conflict",
+    "DependencyError",
+    "FieldError",
+    "Forbidden",
+    "GatewayError",
+    "IdempotencyKeyReused",
+    "InvalidJson",
+    "JobDone",
+    "NotFound",
+    "PayloadTooLarge",
+    "QuotaExceeded",
+    "RateLimited",
+    "RequestRejected",
+    "StoreUnavailable",
+    "Unauthenticated",
+    "UnsupportedInput",
+    "ValidationFailed",
+]
 
 
 class InvalidJson(RequestRejected):
@@ -122,16 +105,6 @@ class PayloadTooLarge(RequestRejected):
     status = 413
     code = "payload_too_large"
     title = "Content Too Large"
-
-
-class ValidationFailed(RequestRejected):
-    status = 422
-    code = "validation_failed"
-    title = "Unprocessable Content"
-
-
-class UnsupportedInput(ValidationFailed):
-    code = "unsupported_input"
 
 
 class IdempotencyKeyReused(ValidationFailed):

@@ -19,16 +19,15 @@ from pydantic import SecretStr
 from adapters.base import ProviderAdapter
 from adapters.registry import KNOWN_TYPES, provider_type
 from adapters.simulation import SIM_CONTROL, SimulatorControl
-from gateway.app import create_app
-from gateway.settings import (
-    ApiKeySettings,
+from gateway.auth.settings import ApiKeySettings, hash_api_key
+from gateway.config.settings import (
     Credential,
     ModelSettings,
     ProviderSettings,
     Settings,
     TimeoutSettings,
-    hash_api_key,
 )
+from gateway.http.app import create_app
 
 # Test credentials: every one of them must never appear in an answer or a log line.
 KEY = "test-key-acme-0123456789"

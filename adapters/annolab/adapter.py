@@ -34,7 +34,7 @@ from adapters.base import (
 )
 from adapters.errors import ProviderBadResponse, ProviderRejected, ProviderUnavailable
 from adapters.upstream import Upstream, UpstreamResponse, message_from_body
-from gateway.errors import FieldError, UnsupportedInput
+from problems import FieldError, UnsupportedInput
 
 CAPABILITIES = Capabilities(
     input_kinds=frozenset({InputKind.REF}),

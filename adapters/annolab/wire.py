@@ -42,7 +42,7 @@ from adapters.base import (
 )
 from adapters.errors import ProviderBadResponse
 from adapters.outputs import Annotation, AnnotationsOutput
-from gateway.errors import FieldError, ValidationFailed
+from problems import FieldError, ValidationFailed
 
 SUBMIT_PATH = "/v1/infer/batch"
 EXPORT_PATH = "/v1/export/project"

@@ -34,7 +34,7 @@ from adapters.errors import (
 )
 from adapters.llamacloud import wire
 from adapters.upstream import Upstream, UpstreamResponse, message_from_body
-from gateway.errors import FieldError, ValidationFailed
+from problems import FieldError, ValidationFailed
 
 CAPABILITIES = Capabilities(
     input_kinds=frozenset({InputKind.DATA, InputKind.REF}),

@@ -44,7 +44,7 @@ from adapters.base import (
 )
 from adapters.errors import ProviderBadResponse
 from adapters.modzy.normalize import normalize_output
-from gateway.errors import FieldError, UnsupportedInput, ValidationFailed
+from problems import FieldError, UnsupportedInput, ValidationFailed
 
 #: The model input name (the inner key of ``sources[item]``) when options name none.
 DEFAULT_INPUT_NAMES: Mapping[str, str] = {"text": "input.txt", "embedded": "image"}

@@ -26,7 +26,7 @@ from adapters.base import (
 from adapters.errors import ProviderRejected
 from adapters.upstream import Upstream, message_from_body
 from adapters.vody import wire
-from gateway.errors import FieldError, UnsupportedInput
+from problems import FieldError, UnsupportedInput
 
 CAPABILITIES = Capabilities(
     input_kinds=frozenset({InputKind.URL}),

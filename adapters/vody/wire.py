@@ -33,7 +33,7 @@ from adapters.base import (
 )
 from adapters.errors import ProviderBadResponse
 from adapters.outputs import ClassificationOutput, JsonOutput, LabelScore, Output
-from gateway.errors import FieldError, ValidationFailed
+from problems import FieldError, ValidationFailed
 
 COLOR_MODEL = "color-classification"
 PATTERN_MODEL = "pattern-classification"

@@ -33,7 +33,7 @@ from adapters.base import (
     status_from_counts,
 )
 from adapters.errors import ProviderBadResponse, ProviderRejected
-from gateway.errors import FieldError, UnsupportedInput, ValidationFailed
+from problems import FieldError, UnsupportedInput, ValidationFailed
 
 PROVIDER = "woodwide"
 JOBS_PATH = "/jobs"

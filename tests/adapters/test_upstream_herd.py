@@ -21,10 +21,10 @@ from adapters.errors import ProviderUnavailable
 from adapters.registry import provider_type
 from adapters.simulation import Fault
 from adapters.upstream import Upstream
-from gateway.buckets import RedisBuckets
-from gateway.gcra import Quota
-from gateway.keyspace import Keyspace
-from gateway.pacing import Pacer, account_id
+from gateway.limits.buckets import RedisBuckets
+from gateway.limits.gcra import Quota
+from gateway.limits.pacing import Pacer, account_id
+from gateway.state.keyspace import Keyspace
 from tests.support import wired_adapter
 
 pytestmark = pytest.mark.redis

@@ -23,7 +23,7 @@ from adapters.registry import provider_type
 from adapters.retry_budget import RetryBudget
 from adapters.simulation import Fault
 from adapters.upstream import Upstream, UpstreamSettings
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from tests.support import wired_adapter
 
 MODZY = provider_type("modzy")

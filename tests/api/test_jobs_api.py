@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.simulation import Fault
-from gateway.app import create_app
+from gateway.http.app import create_app
 from tests.conftest import (
     AUTH,
     LIMITED_AUTH,
@@ -470,7 +470,7 @@ class TestRequestErrors:
         self, make_gateway, redis_url, backend, token
     ):
         """A forged cursor once crashed both stores (naive datetimes, year 1) into a 500."""
-        from gateway.settings import RedisSettings
+        from gateway.state.settings import RedisSettings
 
         over: dict[str, Any] = {}
         if backend == "redis":
@@ -584,7 +584,7 @@ class TestProviderFailures:
         assert h.sim.count("GET") - before == 3  # the first attempt and two retries
 
     async def test_provider_timeout(self, make_gateway):
-        from gateway.settings import TimeoutSettings
+        from gateway.config.settings import TimeoutSettings
 
         h = await make_gateway(
             ["modzy"],

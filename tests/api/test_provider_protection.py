@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry
 
 from adapters.registry import provider_type
 from adapters.simulation import SIM_CONTROL, Fault, SimulatorControl
-from gateway.app import create_app
-from gateway.provider_resilience import CircuitBreakerSettings
+from gateway.http.app import create_app
+from gateway.limits.provider_resilience import CircuitBreakerSettings
 from tests.conftest import AUTH, make_settings, provider_settings
 
 SUBMIT = {"model": "sentiment", "inputs": [{"name": "a", "text": "Great"}]}

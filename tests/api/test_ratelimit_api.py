@@ -17,10 +17,10 @@ import pytest
 
 from adapters.modzy.simulator import SimSettings, create_simulator
 from adapters.simulation import Fault
-from gateway.buckets import MemoryBuckets, RedisBuckets
-from gateway.gcra import MICROS, Quota, gcra_step
-from gateway.keys import JOBS
-from gateway.limit_settings import RateLimitSettings
+from gateway.http.keys import JOBS
+from gateway.limits.buckets import MemoryBuckets, RedisBuckets
+from gateway.limits.gcra import MICROS, Quota, gcra_step
+from gateway.limits.settings import RateLimitSettings
 from tests.conftest import AUTH, OTHER_AUTH, READ_AUTH, SECRETS, Harness, fresh_redis
 
 READ_LIMIT = {"requests": 100, "per_seconds": 60, "burst": 10}  # T-L1's L and B

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from gateway.keyspace import Keyspace
-from gateway.ratelimit import hashed
+from gateway.limits.ratelimit import hashed
+from gateway.state.keyspace import Keyspace
 from tests.conftest import AUTH, Harness
 from tests.e2e.replicas import RedisServer
 

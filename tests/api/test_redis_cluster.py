@@ -8,7 +8,7 @@ script), the concurrent-jobs slots and the daily quota, and the provider pacing.
 command or script whose keys span two hash slots would fail here (CROSSSLOT), and the
 keys must really be spread over the nodes.
 
-The cluster client itself (``gateway.redis_cluster``) keeps the standalone client's
+The cluster client itself (``gateway.state.redis_cluster``) keeps the standalone client's
 promises: a burst past ``max_connections`` waits instead of failing, and a hung node
 costs a command one socket timeout (on a cluster of its own, paused with SIGSTOP).
 """
@@ -31,10 +31,11 @@ from prometheus_client import CollectorRegistry
 from adapters.modzy import PROVIDER_TYPE as MODZY
 from adapters.modzy.simulator import SimSettings, create_simulator
 from adapters.simulation import SIM_CONTROL, SimulatorControl
-from gateway.app import create_app
-from gateway.backends import redis_client
-from gateway.limit_settings import RateLimitSettings
-from gateway.settings import RedisSettings, Settings
+from gateway.config.settings import Settings
+from gateway.http.app import create_app
+from gateway.limits.settings import RateLimitSettings
+from gateway.state.backends import redis_client
+from gateway.state.settings import RedisSettings
 from tests.api.test_jobs_api import problem
 from tests.api.test_shared_state_api import BODY
 from tests.conftest import AUTH, OTHER_AUTH, READ_AUTH, make_settings, provider_settings

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway.settings import RedisSettings
+from gateway.state.settings import RedisSettings
 from tests.api.test_jobs_api import submit, wait_done
 from tests.conftest import AUTH
 

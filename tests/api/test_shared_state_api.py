@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry
 from adapters.modzy import PROVIDER_TYPE as MODZY
 from adapters.modzy.simulator import SimSettings, create_simulator
 from adapters.simulation import SIM_CONTROL, Fault, SimulatorControl
-from gateway.app import create_app
-from gateway.settings import RedisSettings
+from gateway.http.app import create_app
+from gateway.state.settings import RedisSettings
 from tests.api.test_jobs_api import problem, submit, text_inputs
 from tests.conftest import AUTH, OTHER_AUTH, make_settings, provider_settings
 

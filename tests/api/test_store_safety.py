@@ -22,8 +22,8 @@ from adapters.modzy import PROVIDER_TYPE as MODZY
 from adapters.modzy.simulator import SimSettings, create_simulator
 from adapters.simulation import Fault, SimulatorControl
 from adapters.vody import EXAMPLES as VODY_EXAMPLES
-from gateway.app import create_app
-from gateway.settings import RedisSettings
+from gateway.http.app import create_app
+from gateway.state.settings import RedisSettings
 from tests.api.test_jobs_api import problem, text_inputs
 from tests.conftest import AUTH, make_settings, provider_settings
 from tests.support import FakeClock

@@ -15,10 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.base import JobInput
 from adapters.registry import KNOWN_TYPES, provider_type
-from gateway.app import create_app
-from gateway.cli import DEMO_CONFIG
-from gateway.demo import _retarget
-from gateway.settings import load_settings
+from gateway.config.loading import load_settings
+from gateway.demo import DEMO_CONFIG, _retarget
+from gateway.http.app import create_app
 from gateway.simulators import simulators_app
 
 AUTH = {"Authorization": "Bearer demo-key"}

@@ -134,7 +134,7 @@ async def test_concurrent_result_misses_on_three_replicas_share_provider_calls(
     assert all(i["status"] == "succeeded" for i in answers[0].body["items"])
     # With the Redis lease one replica leads and the others wait for what it stores;
     # a replica that missed just before the leader finished looks again once it holds
-    # the lease (gateway.coalesce), so the bound is one call, not one per replica.
+    # the lease (gateway.jobs.coalesce), so the bound is one call, not one per replica.
     assert calls == 1, f"provider result calls={calls}: one for all replicas"
 
 
@@ -180,7 +180,7 @@ async def test_a_cache_that_fails_is_read_through_and_counted(api: Api, cluster:
             admin.acl_deluser(user)
 
 
-#: Every key kind of ``gateway.keyspace`` except ``res`` (the results cache).
+#: Every key kind of ``gateway.state.keyspace`` except ``res`` (the results cache).
 GATEWAY_KEYS_BUT_RESULTS = (
     "job", "jobs", "fresh", "lease", "flighterr", "idem", "rl", "slots", "quota",
 )  # fmt: skip

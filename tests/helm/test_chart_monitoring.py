@@ -1,8 +1,9 @@
 """ServiceMonitor, PrometheusRule and the Grafana dashboard point at metrics that exist.
 
-Alert and panel queries are checked against the gateway's own registry (gateway/metrics.py):
-every gateway_* series they read is exported, and every label they group or filter by is
-either one of that metric's labels or one Prometheus adds at scrape time.
+Alert and panel queries are checked against the gateway's own registry
+(gateway/observability/metrics.py): every gateway_* series they read is exported, and every
+label they group or filter by is either one of that metric's labels or one Prometheus adds at
+scrape time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from tests.helm import chart
 
 ALERTS = chart.CHART / "files" / "alerts.yaml"

@@ -19,9 +19,9 @@ import secrets
 
 import pytest
 
-from gateway.metrics import KNOWN_METHODS
-from gateway.metrics_settings import MetricsSettings
-from gateway.settings import ApiKeySettings, hash_api_key
+from gateway.auth.settings import ApiKeySettings, hash_api_key
+from gateway.observability.metrics import KNOWN_METHODS
+from gateway.observability.settings import MetricsSettings
 from tests.conftest import AUTH, KEY, MINTED, Harness, api_keys
 
 PATHS = (

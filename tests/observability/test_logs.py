@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from adapters.modzy import PROVIDER_TYPE, SIMULATOR_KEY
 from adapters.simulation import SIM_CONTROL, Fault
-from gateway.logging import _NAMED, _SCHEME, REDACTED, redact, scrub
-from gateway.settings import hash_api_key
+from gateway.auth.settings import hash_api_key
+from gateway.observability.logging import _NAMED, _SCHEME, REDACTED, redact, scrub
 from tests.observability.support import ROOT
 
 KEY = "obs-test-key-5f2a9c0d1e"
@@ -129,7 +129,7 @@ class TestRedactionFastPath:
 STDLIB_SCRIPT = textwrap.dedent(
     """
     import logging, warnings, structlog
-    from gateway.logging import configure_logging
+    from gateway.observability.logging import configure_logging
     configure_logging("json", "info")
     structlog.contextvars.bind_contextvars(request_id="rid-123")
     logging.getLogger("aiohttp.server").error("bad header Authorization: Bearer std-secret-1")

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.modzy import EXAMPLES
 from adapters.simulation import Fault
-from gateway.loop_lag import measure_lag
-from gateway.metrics import KNOWN_METHODS
+from gateway.observability.loop_lag import measure_lag
+from gateway.observability.metrics import KNOWN_METHODS
 from gateway.tasks import spawn
 from tests.conftest import AUTH, Harness
 

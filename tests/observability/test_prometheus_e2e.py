@@ -35,10 +35,10 @@ import redis.asyncio as aioredis
 
 from adapters.modzy import EXAMPLES
 from adapters.simulation import Fault
-from gateway.keyspace import Keyspace
-from gateway.limit_settings import RateLimitSettings
-from gateway.metrics_settings import MetricsSettings
-from gateway.settings import RedisSettings
+from gateway.limits.settings import RateLimitSettings
+from gateway.observability.settings import MetricsSettings
+from gateway.state.keyspace import Keyspace
+from gateway.state.settings import RedisSettings
 from tests.conftest import AUTH, READ_AUTH, Harness
 from tests.observability.support import (
     PanelQuery,
@@ -69,7 +69,7 @@ MAY_BE_FLAT: dict[str, str] = {
     # Redis failing under the pacer). A healthy demo shows them at zero, which is the
     # point; the series exist from start-up (init_provider), so the panels show 0 and not
     # "no data", and the provider-protection tests (tests/api/test_provider_protection.py,
-    # tests/unit/test_pacing.py) drive them above 0.
+    # tests/unit/limits/test_pacing.py) drive them above 0.
     "Calls failed fast (never sent)": "only an open circuit or an overlong pacing wait "
     "sheds a call",
     "Retries refused, pacing fallbacks": "only a spent retry budget or a Redis failure "

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from gateway.metrics import Metrics
-from gateway.redis_observed import COMPONENTS
-from gateway.settings import RedisSettings
+from gateway.observability.metrics import Metrics
+from gateway.state.redis_observed import COMPONENTS
+from gateway.state.settings import RedisSettings
 from tests.conftest import AUTH, Harness
 from tests.e2e.replicas import RedisServer
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
-from gateway.app import create_app
+from gateway.http.app import create_app
 from tests.conftest import make_settings
 from tests.security.support import FakeClock, auth_settings, public_jwk, rsa_key
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from adapters.registry import provider_type
-from gateway.app import create_app
+from gateway.http.app import create_app
 from tests.conftest import make_settings, provider_settings
 
 

@@ -13,7 +13,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.security_settings import AuthSettings, FailedAuthSettings, JwtKeySettings, JwtSettings
+from gateway.auth.settings import AuthSettings, FailedAuthSettings, JwtKeySettings, JwtSettings
 from tests.conftest import MINTED
 
 ISSUER = "https://idp.example"

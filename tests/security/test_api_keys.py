@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.auth_limiter import FailedAuthLimiter
-from gateway.security_settings import AuthSettings, FailedAuthSettings
-from gateway.settings import ApiKeySettings, hash_api_key
+from gateway.auth.failed_auth import FailedAuthLimiter
+from gateway.auth.settings import ApiKeySettings, AuthSettings, FailedAuthSettings, hash_api_key
 from tests.conftest import AUTH, KEY, SECRETS, api_keys
 from tests.security.support import FakeClock
 
@@ -59,7 +58,7 @@ class TestApiKeys:
 
     async def test_keys_are_stored_hashed(self, make_jwt_gateway):
         gw = await make_jwt_gateway()
-        from gateway.keys import SETTINGS
+        from gateway.http.keys import SETTINGS
 
         dumped = gw.app[SETTINGS].model_dump_json()
         assert all(secret not in dumped for secret in SECRETS)

@@ -16,8 +16,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from gateway.openapi import openapi_document
-from gateway.security_settings import AuthSettings, FailedAuthSettings
+from gateway.api.openapi import openapi_document
+from gateway.auth.settings import AuthSettings, FailedAuthSettings
 from tests.conftest import AUTH
 from tests.security.served import Served, serve_gateway
 

@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from adapters.base import Capabilities, InputKind
-from gateway.app import create_app
-from gateway.metrics_server import metrics_site_ctx
-from gateway.settings import ServerSettings
+from gateway.config.settings import ServerSettings
+from gateway.http.app import create_app
+from gateway.http.metrics_server import metrics_site_ctx
 from tests.conftest import AUTH, SECRETS, make_settings
 
 LEAKS = re.compile(r"Traceback|File \"|/work/|site-packages|aiohttp|Python/3|\.py\b", re.I)

@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from adapters.modzy.simulator import SimSettings, create_simulator
 from adapters.simulation import SIM_CONTROL
-from gateway.app import create_app
-from gateway.cache import MemoryResultCache
 from gateway.clock import SystemClock
-from gateway.store import MemoryJobStore
+from gateway.http.app import create_app
+from gateway.state.cache import MemoryResultCache
+from gateway.state.store import MemoryJobStore
 from tests.conftest import AUTH, OTHER_AUTH, make_settings, provider_settings
 from tests.security.support import auth_settings, mint
 
@@ -131,7 +131,7 @@ async def test_job_ids_carry_at_least_122_random_bits(make_gateway):
 class TestFunctionLevelAuthorisation:
     async def test_metrics_are_not_routed_on_the_api_port_when_moved(self, make_gateway):
         """T-A12: with metrics_on_main_port off, tenant credentials cannot reach /metrics."""
-        from gateway.settings import ServerSettings
+        from gateway.config.settings import ServerSettings
 
         h = await make_gateway(["modzy"], server=ServerSettings(metrics_on_main_port=False))
         for headers in ({}, AUTH, {"Authorization": f"Bearer {mint(kid='hs', scope='admin')}"}):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.security_settings import AuthSettings
+from gateway.auth.settings import AuthSettings
 from tests.conftest import AUTH, OTHER_AUTH
 from tests.security.support import (
     HS_SECRET,

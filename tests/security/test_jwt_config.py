@@ -11,9 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import CollectorRegistry
 
-from gateway.app import create_app
 from gateway.cli import main
-from gateway.settings import ConfigError, load_settings
+from gateway.config.loading import load_settings
+from gateway.config.settings import ConfigError
+from gateway.http.app import create_app
 from tests.conftest import MINTED
 from tests.security.support import ec_key, public_pem, rsa_key
 

@@ -13,7 +13,7 @@ from typing import Any
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
-from gateway.openapi import openapi_document
+from gateway.api.openapi import openapi_document
 
 #: A readiness probe's 503 is read by the kubelet by status alone and carries the
 #: component map (a Health body), not a problem; it has no Retry-After either.

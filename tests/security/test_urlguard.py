@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from gateway.security_settings import UrlGuardSettings
-from gateway.urlguard import UnsafeUrl, UrlGuard
+from gateway.auth.settings import UrlGuardSettings
+from gateway.auth.urlguard import UnsafeUrl, UrlGuard
 
 
 class Hits:

@@ -1,0 +1,58 @@
+"""Turning job records and adapter results into the public API models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from adapters.base import Counts, ErrorInfo, ItemResult
+from gateway.api import models
+from gateway.state.store import JobRecord
+
+
+def error_view(error: ErrorInfo | None) -> models.ErrorBody | None:
+    return models.ErrorBody(code=error.code, message=error.message) if error else None
+
+
+def job_view(record: JobRecord) -> models.Job:
+    counts = record.counts or Counts.all_pending(len(record.input_names))
+    return models.Job(
+        id=record.id,
+        model=record.model,
+        provider=record.provider,
+        status=record.status,
+        done=record.done,
+        counts=models.Counts(
+            total=counts.total,
+            succeeded=counts.succeeded,
+            failed=counts.failed,
+            pending=counts.pending,
+        ),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        finished_at=record.finished_at,
+        error=error_view(record.error),
+        upstream=models.UpstreamRef(id=record.upstream_id, status=record.upstream_status),
+        metadata=dict(record.metadata),
+    )
+
+
+def item_view(item: ItemResult, *, include_raw: bool) -> models.Item:
+    return models.Item(
+        input=item.input,
+        status=item.status,
+        output=item.output,
+        explanation=item.explanation,
+        error=error_view(item.error),
+        started_at=item.started_at,
+        finished_at=item.finished_at,
+        elapsed_ms=item.elapsed_ms,
+        raw=item.raw if include_raw else None,
+    )
+
+
+def dump(model: BaseModel, *, exclude: Any = None) -> dict[str, Any]:
+    """A response model as JSON-ready data."""
+    data: dict[str, Any] = model.model_dump(mode="json", exclude=exclude)
+    return data

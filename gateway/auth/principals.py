@@ -1,0 +1,110 @@
+"""Who is calling: API keys (hashed in configuration) or JWTs resolved to a ``Principal``.
+
+A presented key is hashed with SHA-256 and looked up by its digest, then compared
+with ``hmac.compare_digest``, so neither the lookup nor the comparison leaks by
+timing how much of a key matched. Unknown and revoked keys get the same answer.
+
+``Authenticator`` is the one entry point the middleware uses: a bearer credential
+that is not a known API key and has the shape of a JWT goes to the token verifier
+(``gateway.auth.jwt_auth``), which answers the same generic 401 for every failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.auth.settings import ApiKeySettings
+from gateway.errors import Forbidden, Unauthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant: str
+    key_id: str
+    scopes: frozenset[str]
+    #: Model ids or aliases this principal may use; None allows all.
+    models: frozenset[str] | None = None
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes and "admin" not in self.scopes:
+            raise Forbidden(f"This credential lacks the '{scope}' scope.")
+
+    def may_use(self, names: Iterable[str]) -> bool:
+        """Whether any of the names a model goes by is on this principal's allow-list."""
+        if self.models is None:
+            return True
+        return any(n in self.models for n in names)
+
+
+class ApiKeyAuthenticator:
+    def __init__(self, keys: Iterable[ApiKeySettings]) -> None:
+        self._by_hash: dict[str, ApiKeySettings] = {k.sha256: k for k in keys}
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """The principal for a request's credential; raises ``Unauthenticated``."""
+        key = credential_from(headers)
+        principal = self.lookup(key) if key is not None else None
+        if principal is None:
+            raise Unauthenticated()
+        return principal
+
+    def lookup(self, key: str) -> Principal | None:
+        """The principal for an API key; None when unknown or revoked (alike)."""
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        found = self._by_hash.get(digest)
+        if found is None or not hmac.compare_digest(found.sha256, digest) or found.revoked:
+            return None
+        return Principal(
+            tenant=found.tenant,
+            key_id=found.id,
+            scopes=frozenset(found.scopes),
+            models=frozenset(found.models) if found.models is not None else None,
+        )
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> Principal:
+        """The principal for a bearer token; raises ``Unauthenticated``."""
+        ...
+
+
+class Authenticator:
+    """API keys first (a dictionary lookup), then bearer JWTs when configured."""
+
+    def __init__(self, api_keys: ApiKeyAuthenticator, tokens: TokenVerifier | None = None) -> None:
+        self._api_keys = api_keys
+        self._tokens = tokens
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """The principal for a request's credential; raises ``Unauthenticated``."""
+        credential = credential_from(headers)
+        if credential is None:
+            raise Unauthenticated()
+        principal = self._api_keys.lookup(credential)
+        if principal is not None:
+            return principal
+        # The contract takes JWTs in ``Authorization: Bearer`` only, not in X-API-Key.
+        if self._tokens is not None and "Authorization" in headers and looks_like_jwt(credential):
+            return await self._tokens.verify(credential)
+        raise Unauthenticated()
+
+
+def looks_like_jwt(credential: str) -> bool:
+    """Three dot-separated parts: a JWS compact serialisation (RFC 7515 §7.1)."""
+    return credential.count(".") == 2
+
+
+def credential_from(headers: Mapping[str, str]) -> str | None:
+    """The credential in ``Authorization: Bearer`` or ``X-API-Key``, if any."""
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    key = headers.get("X-API-Key")
+    return key.strip() if key and key.strip() else None

@@ -1,0 +1,182 @@
+"""Configuration checks no single field can make: names, references and credentials.
+
+They run on a ``ConfigView``: the validated settings, or, when the schema already
+failed, whatever parts of the raw configuration still validate on their own. So one
+``check-config`` run lists the schema problems *and* these (an unset credential, an
+alias to a model its provider does not list) together, instead of one round each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from gateway.auth.settings import ApiKeySettings, AuthSettings
+from gateway.config.settings import MODEL_REF, Credential, ProviderSettings, Settings
+
+Problem = tuple[str, str]
+M = TypeVar("M", bound=BaseModel)
+
+_ALIAS = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass
+class ConfigView:
+    """What the cross-field checks look at; parts that failed the schema are left out."""
+
+    #: Providers that passed the schema.
+    providers: list[ProviderSettings] = field(default_factory=list)
+    #: Every provider named in the configuration, valid or not (so an alias to a
+    #: provider with a bad base URL is not also reported as an unknown provider).
+    provider_names: set[str] = field(default_factory=set)
+    #: (provider name, credential) for every provider whose credential is well-formed.
+    credentials: list[tuple[str, Credential]] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    api_keys: list[ApiKeySettings] = field(default_factory=list)
+    auth: AuthSettings | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> ConfigView:
+        return cls(
+            providers=list(settings.providers),
+            provider_names={p.name for p in settings.providers},
+            credentials=[(p.name, p.credential) for p in settings.providers if p.secret is None],
+            aliases=dict(settings.aliases),
+            api_keys=list(settings.api_keys),
+            auth=settings.auth,
+        )
+
+    @classmethod
+    def lenient(cls, raw: Mapping[str, Any]) -> ConfigView:
+        """The parts of a configuration that failed validation which are still usable."""
+        view = cls()
+        for entry in _list(raw.get("providers")):
+            if not isinstance(entry, Mapping):
+                continue
+            name = entry.get("name")
+            if isinstance(name, str):
+                view.provider_names.add(name)
+            provider = _valid(ProviderSettings, entry)
+            if provider is not None:
+                view.providers.append(provider)
+            credential = _valid(Credential, entry.get("credential"))
+            if isinstance(name, str) and credential is not None and entry.get("secret") is None:
+                view.credentials.append((name, credential))
+        aliases = raw.get("aliases")
+        if isinstance(aliases, Mapping):
+            view.aliases = {
+                k: v for k, v in aliases.items() if isinstance(k, str) and isinstance(v, str)
+            }
+        view.api_keys = [
+            k for k in (_valid(ApiKeySettings, e) for e in _list(raw.get("api_keys"))) if k
+        ]
+        view.auth = _valid(AuthSettings, raw.get("auth") or {})
+        return view
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _valid(model: type[M], value: Any) -> M | None:
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def read_credentials(
+    view: ConfigView, base_dir: Path, env: Mapping[str, str]
+) -> tuple[dict[str, SecretStr], list[Problem]]:
+    """Each provider's credential, read once from its variable or file, by provider name."""
+    secrets: dict[str, SecretStr] = {}
+    problems: list[Problem] = []
+    for name, cred in view.credentials:
+        where = f"providers[{name}].credential"
+        if cred.env is not None:
+            value = env.get(cred.env)
+            if not value:
+                problems.append((f"{where}.env", f"environment variable {cred.env} is not set"))
+        else:
+            assert cred.file is not None
+            file = cred.file if cred.file.is_absolute() else base_dir / cred.file
+            try:
+                value = file.read_text(encoding="utf-8").strip()
+            except OSError:
+                value = None
+                problems.append((f"{where}.file", f"cannot read {cred.file}"))
+            else:
+                if not value:
+                    problems.append((f"{where}.file", f"{cred.file} is empty"))
+        if value:
+            secrets[name] = SecretStr(value)
+    return secrets, problems
+
+
+def check_references(view: ConfigView) -> list[Problem]:
+    """Unique names, aliases and key allow-lists that point at configured models."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for p in view.providers:
+        where = f"providers[{p.name}]"
+        if p.name in seen:
+            problems.append((f"{where}.name", "provider names must be unique"))
+        seen.add(p.name)
+        model_ids = [m.id for m in p.models]
+        if len(set(model_ids)) != len(model_ids):
+            problems.append((f"{where}.models", "model ids must be unique per provider"))
+    for alias, target in view.aliases.items():
+        if not _ALIAS.fullmatch(alias):
+            problems.append((f"aliases.{alias}", "alias names are 1-64 of [A-Za-z0-9._-]"))
+        if problem := _model_problem(target, view):
+            problems.append((f"aliases.{alias}", problem))
+    key_ids: set[str] = set()
+    hashes: set[str] = set()
+    for k in view.api_keys:
+        where = f"api_keys[{k.id}]"
+        if k.id in key_ids:
+            problems.append((f"{where}.id", "key ids must be unique"))
+        if k.sha256 in hashes:
+            problems.append((f"{where}.sha256", "two keys share one hash"))
+        key_ids.add(k.id)
+        hashes.add(k.sha256)
+        for i, entry in enumerate(k.models or ()):
+            if entry in view.aliases:
+                continue
+            if entry.endswith("/*"):
+                if entry[:-2] not in view.provider_names:
+                    problems.append(
+                        (f"{where}.models[{i}]", f"{entry[:-2]!r} is not a configured provider")
+                    )
+                continue
+            if problem := _model_problem(entry, view):
+                problems.append((f"{where}.models[{i}]", f"{entry!r}: {problem}"))
+    return problems
+
+
+def _model_problem(target: str, view: ConfigView) -> str | None:
+    """Why ``target`` names no configured model (None if it does, or cannot be told)."""
+    m = MODEL_REF.match(target)
+    if m is None:
+        return f"{target!r} is not an alias or '<provider>/<model>[@<version>]'"
+    if m["provider"] not in view.provider_names:
+        return f"{target!r} does not name a configured provider"
+    provider = next((p for p in view.providers if p.name == m["provider"]), None)
+    if provider is None or not provider.models:
+        return None  # a provider that lists no models takes any model id
+    known = next((x for x in provider.models if x.id == m["model"]), None)
+    if known is None:
+        listed = ", ".join(_model_names(provider.models))
+        return f"provider {provider.name!r} lists no model {m['model']!r} (it lists {listed})"
+    if m["version"] and known.version and m["version"] != known.version:
+        return f"model {m['model']!r} is version {known.version!r}, not {m['version']!r}"
+    return None
+
+
+def _model_names(models: Iterable[Any]) -> list[str]:
+    return [f"{m.id}@{m.version}" if m.version else m.id for m in models]

@@ -1,0 +1,259 @@
+"""create_app: the one composition root. Every concrete class is chosen here.
+
+Tests call the same factory with fakes injected (an adapter, a store, a clock, a
+registry) instead of patching modules. Resources with a lifetime (each provider's
+HTTP session) are owned by cleanup contexts, so they close when the app does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from adapters.base import ProviderAdapter, ProviderConfig
+from adapters.registry import provider_type
+from adapters.upstream import Pacing, Upstream, UpstreamSettings
+from gateway.clock import Clock, SystemClock
+from gateway.config.settings import ProviderSettings, Settings
+from gateway.http.auth_setup import install_auth
+from gateway.http.keys import (
+    ADAPTERS,
+    CALLER_LIMITER,
+    CATALOG,
+    CLOCK,
+    JOBS,
+    LIFECYCLE,
+    METRICS,
+    SETTINGS,
+    STORE,
+    UPSTREAMS,
+)
+from gateway.http.lifecycle import Lifecycle
+from gateway.http.middleware.auth import auth_middleware
+from gateway.http.middleware.body import body_limit_middleware
+from gateway.http.middleware.context import context_middleware
+from gateway.http.middleware.errors import error_middleware
+from gateway.http.middleware.hardening import harden_framework_answers
+from gateway.http.middleware.ratelimit import ratelimit_middleware
+from gateway.http.routes import add_routes
+from gateway.jobs.catalog import ModelCatalog
+from gateway.jobs.coalesce import Coalescer
+from gateway.jobs.service import JobService
+from gateway.limits.buckets import Buckets, MemoryBuckets, RedisBuckets
+from gateway.limits.gcra import MICROS
+from gateway.limits.job_limits import JobLimits, MemoryJobCounters, RedisJobCounters
+from gateway.limits.pacing import build_pacer
+from gateway.limits.provider_resilience import build_breaker, build_retry_budget
+from gateway.limits.ratelimit import CallerLimiter, SharedLimits
+from gateway.observability.loop_lag import measure_lag
+from gateway.observability.metrics import Metrics
+from gateway.state.backends import Backends, build_backends, close_redis
+from gateway.state.cache import ResultCache
+from gateway.state.store import JobStore
+from gateway.tasks import spawn
+
+
+def build_upstream(
+    p: ProviderSettings,
+    metrics: Metrics,
+    *,
+    pacer: Pacing | None = None,
+    now: Callable[[], float] = time.monotonic,
+) -> Upstream:
+    """Provider ``p``'s Upstream, with its breaker and retry budget (both per process)."""
+    ptype = provider_type(p.type)
+    secret = p.secret.get_secret_value() if p.secret is not None else ""
+    return Upstream(
+        UpstreamSettings(
+            provider=p.name,
+            base_url=p.base_url,
+            connect_timeout=p.timeouts.connect,
+            read_timeout=p.timeouts.read,
+            total_timeout=p.timeouts.total,
+            max_response_bytes=p.max_response_bytes,
+            retries=p.retries,
+            retry_after_max=p.retry_after_max,
+            headers=ptype.auth_headers(secret),
+        ),
+        observer=metrics,
+        pacer=pacer,
+        breaker=build_breaker(p.name, p.circuit_breaker, now=now, report=metrics.circuit),
+        budget=build_retry_budget(p.retry_budget, now=now),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    adapters: Mapping[str, ProviderAdapter] | None = None,
+    store: JobStore | None = None,
+    cache: ResultCache | None = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+    redis: aioredis.Redis | None = None,
+    buckets: Buckets | None = None,
+) -> web.Application:
+    """The gateway as an aiohttp application.
+
+    Args:
+        settings: the frozen configuration.
+        adapters: adapters to use instead of building them, by provider name.
+        store: the job store (default: in memory).
+        cache: the result cache (default: in memory).
+        clock: the clock (default: the system's).
+        registry: the Prometheus registry the app's metrics live on.
+        redis: a Redis client to share state through (default: from ``redis.url``).
+        buckets: the caller limits' buckets (default: Redis's, or this process's);
+            tests pass one on a fake clock.
+    """
+    clock = clock or SystemClock()
+    metrics = Metrics(registry)
+    metrics.configure_tenants(settings.metrics)
+    backends = build_backends(settings, clock, metrics, client=redis)
+    store = store or backends.store
+    upstreams: list[Upstream] = []
+    built: dict[str, ProviderAdapter] = dict(adapters or {})
+    for p in settings.providers:
+        metrics.init_provider(p.name)
+        if p.name in built:
+            continue
+        # The pacer is shared by every replica through Redis when there is one.
+        pacer = build_pacer(
+            p,
+            redis=backends.redis,
+            keys=backends.keys,
+            observer=metrics,
+            local_divisor=settings.ratelimit.replicas,
+            batcher=backends.batcher,
+        )
+        upstream = build_upstream(p, metrics, pacer=pacer, now=clock.monotonic)
+        upstreams.append(upstream)
+        built[p.name] = provider_type(p.type).create_adapter(
+            ProviderConfig(name=p.name, type=p.type, defaults=p.defaults), upstream
+        )
+    catalog = ModelCatalog(settings)
+    if buckets is None and backends.redis is not None:
+        buckets = RedisBuckets(backends.redis, batcher=backends.batcher)
+    caller_limiter, job_limits = _caller_limits(settings, backends, buckets, clock, metrics)
+
+    app = web.Application(
+        middlewares=[
+            context_middleware,
+            error_middleware,
+            body_limit_middleware,
+            auth_middleware,
+            ratelimit_middleware,
+        ],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"max_line_size": 8190, "max_field_size": 8190},
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[METRICS] = metrics
+    app[STORE] = store
+    app[CATALOG] = catalog
+    install_auth(app, settings, clock)
+    app[ADAPTERS] = built
+    app[UPSTREAMS] = upstreams
+    app[LIFECYCLE] = Lifecycle()
+    app[CALLER_LIMITER] = caller_limiter
+    app[JOBS] = JobService(
+        store=store,
+        adapters=built,
+        catalog=catalog,
+        cache=cache or backends.cache,
+        local_cache=backends.local_cache,
+        freshness=backends.freshness,
+        idempotency=backends.idempotency,
+        coalescer=Coalescer(
+            client=backends.redis,
+            keys=backends.keys,
+            lease_seconds=settings.redis.lease_seconds,
+            errors=backends.errors,
+            on_coalesced=metrics.coalesced,
+        ),
+        status_cache_seconds=settings.status_cache_seconds,
+        clock=clock,
+        max_inputs=settings.max_inputs_per_job,
+        poll_interval=settings.wait_poll_interval,
+        observer=metrics,
+        limits=job_limits,
+    )
+    add_routes(app)
+    app.cleanup_ctx.append(_upstreams_ctx)
+    app.cleanup_ctx.append(loop_lag_ctx)
+    app.on_response_prepare.append(_server_header)
+    harden_framework_answers()
+    app.on_shutdown.append(_drain)
+
+    async def _close_redis(app: web.Application) -> None:
+        await close_redis(app, backends.redis)
+
+    app.on_cleanup.append(_close_redis)
+    return app
+
+
+def _caller_limits(
+    settings: Settings,
+    backends: Backends,
+    shared: Buckets | None,
+    clock: Clock,
+    metrics: Metrics,
+) -> tuple[CallerLimiter, JobLimits]:
+    """The request limiter and the job limits, sharing one view of Redis's health."""
+    limits = settings.ratelimit
+    guard = SharedLimits(limits, metrics, shared=shared is not None)
+    metrics.init_ratelimit(limits.failure_mode if shared is not None else None)
+    caller = CallerLimiter(
+        limits,
+        shared=shared,
+        local=MemoryBuckets(now_us=lambda: int(clock.monotonic() * MICROS)),
+        keys=backends.keys,
+        observer=metrics,
+        guard=guard,
+    )
+    jobs = JobLimits(
+        guard,
+        shared=(
+            RedisJobCounters(backends.redis, batcher=backends.batcher)
+            if backends.redis is not None
+            else None
+        ),
+        local=MemoryJobCounters(clock.monotonic),
+        keys=backends.keys,
+        observer=metrics,
+    )
+    return caller, jobs
+
+
+async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
+    for upstream in app[UPSTREAMS]:
+        await upstream.start()
+    yield
+    for upstream in app[UPSTREAMS]:
+        await upstream.close()
+    await app[STORE].close()
+
+
+async def loop_lag_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: run the event-loop lag probe for as long as the app runs."""
+    task = spawn(measure_lag(app[METRICS].event_loop_lag), name="event-loop-lag")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # No framework or version in the Server header: it only helps an attacker.
+    response.headers["Server"] = "inference-gateway"
+
+
+async def _drain(app: web.Application) -> None:
+    app[LIFECYCLE].draining = True

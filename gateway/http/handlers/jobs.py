@@ -1,0 +1,97 @@
+"""``/v1/jobs``: submit, list, get, cancel."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from adapters.base import JobStatus
+from gateway.api.models import JobCreate, JobList
+from gateway.api.views import dump, job_view
+from gateway.errors import FieldError, ValidationFailed
+from gateway.http.keys import JOBS, PRINCIPAL, SETTINGS
+from gateway.http.parsing import prefer_wait, query_choice, query_int, read_model
+from gateway.state.store import decode_cursor
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(data), content_type="application/json", headers=headers
+    )
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header: 1-255 visible ASCII characters, or a 422."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 visible ASCII characters.",
+            errors=[FieldError("/headers/Idempotency-Key", "1-255 visible ASCII characters")],
+        )
+    return key
+
+
+async def submit_job(request: web.Request) -> web.Response:
+    key = idempotency_key(request)
+    body = await read_model(request, JobCreate)
+    jobs = request.app[JOBS]
+    record, replayed = await jobs.submit(request[PRINCIPAL], body, idempotency_key=key)
+    headers = {"Location": f"/v1/jobs/{record.id}"}
+    wait = prefer_wait(request, request.app[SETTINGS].max_wait_seconds)
+    if wait is not None:
+        headers["Preference-Applied"] = f"wait={wait:g}"
+        record = await jobs.wait_record(record, wait)
+    # A replay answers 200 with the job it created the first time (the contract).
+    status = 200 if replayed or (record.done and wait is not None) else 202
+    return json_response(dump(job_view(record)), status=status, headers=headers)
+
+
+async def get_job(request: web.Request) -> web.Response:
+    jobs = request.app[JOBS]
+    job_id = request.match_info["job_id"]
+    wait = prefer_wait(request, request.app[SETTINGS].max_wait_seconds)
+    if wait is None:
+        record = await jobs.get(request[PRINCIPAL], job_id)
+        return json_response(dump(job_view(record)))
+    record = await jobs.wait(request[PRINCIPAL], job_id, wait)
+    return json_response(
+        dump(job_view(record)),
+        status=200 if record.done else 202,
+        headers={"Preference-Applied": f"wait={wait:g}"},
+    )
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    status = query_choice(request, "status", tuple(s.value for s in JobStatus))
+    provider = request.query.get("provider") or None
+    page_size = query_int(request, "page_size", 50, 1, 100)
+    token = request.query.get("page_token") or None
+    if token is not None and decode_cursor(token) is None:
+        raise ValidationFailed(
+            "page_token is not one this gateway issued.",
+            errors=[FieldError("/page_token", "unknown page token")],
+        )
+    page = await request.app[JOBS].list(
+        request[PRINCIPAL],
+        status=JobStatus(status) if status else None,
+        provider=provider,
+        page_size=page_size,
+        cursor=token,
+    )
+    body = JobList(jobs=[job_view(r) for r in page.records], next_page_token=page.next_cursor)
+    return json_response(dump(body))
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    record = await request.app[JOBS].cancel(request[PRINCIPAL], request.match_info["job_id"])
+    return json_response(dump(job_view(record)))

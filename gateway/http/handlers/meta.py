@@ -1,0 +1,97 @@
+"""Providers, models, health, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.api.models import ModelInfo, ModelList, ProviderInfo, ProviderList
+from gateway.api.openapi import openapi_document
+from gateway.api.views import dump
+from gateway.http.handlers.jobs import json_response
+from gateway.http.keys import (
+    ADAPTERS,
+    CATALOG,
+    LIFECYCLE,
+    METRICS,
+    PRINCIPAL,
+    SETTINGS,
+    STORE,
+    UPSTREAMS,
+)
+
+
+async def list_providers(request: web.Request) -> web.Response:
+    request[PRINCIPAL].require("jobs:read")
+    settings = request.app[SETTINGS]
+    adapters = request.app[ADAPTERS]
+    upstreams = {u.provider: u for u in request.app[UPSTREAMS]}
+    providers = []
+    for p in settings.providers:
+        adapter = adapters.get(p.name)
+        if adapter is None:
+            continue
+        upstream = upstreams.get(p.name)
+        # The breaker is this replica's; a Retry-After pause is every replica's.
+        state = await upstream.state() if upstream is not None else "available"
+        providers.append(
+            ProviderInfo(
+                name=p.name,
+                type=p.type,
+                state=state,
+                capabilities=adapter.capabilities.as_dict(),
+                models=[
+                    f"{p.name}/{m.id}@{m.version}" if m.version else f"{p.name}/{m.id}"
+                    for m in p.models
+                ],
+            )
+        )
+    return json_response(dump(ProviderList(providers=providers)))
+
+
+async def list_models(request: web.Request) -> web.Response:
+    request[PRINCIPAL].require("jobs:read")
+    settings = request.app[SETTINGS]
+    catalog = request.app[CATALOG]
+    models = [
+        ModelInfo(
+            id=f"{p.name}/{m.id}@{m.version}" if m.version else f"{p.name}/{m.id}",
+            provider=p.name,
+            aliases=catalog.aliases_of(p.name, m),
+            output_type=m.output_type,
+        )
+        for p in settings.providers
+        for m in p.models
+    ]
+    return json_response(dump(ModelList(models=models)))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    components: dict[str, str] = {"config": "ok"}
+    ready = True
+    if request.app[LIFECYCLE].draining:
+        return json_response({"status": "draining", "components": components}, status=503)
+    # The store is Redis where one is configured: name it so operators know what to fix.
+    name = "redis" if request.app[SETTINGS].redis.url else "store"
+    try:
+        await request.app[STORE].ping()
+        components[name] = "ok"
+    except Exception:  # any failure of the store means not ready
+        components[name] = "unavailable"
+        ready = False
+    return json_response(
+        {"status": "ok" if ready else "unavailable", "components": components},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())

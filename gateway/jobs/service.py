@@ -1,0 +1,566 @@
+"""JobService: submit, read, wait for, list, cancel jobs and read their results.
+
+No aiohttp.web here: the handlers parse HTTP and render; this module decides.
+Rules it keeps:
+
+* a job is read through its tenant only, so another tenant's id is a 404;
+* a submit the provider or the gateway rejects leaves no record behind;
+* a finished job is answered from what the gateway holds (the record, the cached
+  results) and the provider is not asked again;
+* an unfinished job's status is reused for ``status_cache_seconds`` and concurrent
+  reads share one provider call (``Coalescer``), on one replica, and across replicas
+  while the status cache is on (with it off, no replica's answer may be reused);
+* finished records and results are also kept in this process, so they stay readable
+  while the shared store is down;
+* a submit takes its credential's unfinished-job slot and its tenant's daily job
+  before the provider is asked, and gives them back if it fails; the slot comes back
+  when the job is seen finished (``gateway.limits.job_limits``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import secrets
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from adapters.base import (
+    Counts,
+    ErrorInfo,
+    InputKind,
+    ItemResult,
+    ItemStatus,
+    JobHandle,
+    JobInput,
+    JobRequest,
+    JobStatus,
+    ModelRef,
+    ProviderAdapter,
+    ResultSet,
+    StatusReport,
+    SupportsCancel,
+)
+from adapters.errors import ProviderRejected
+from gateway.api.models import InputItem, JobCreate
+from gateway.auth.principals import Principal
+from gateway.clock import Clock
+from gateway.errors import (
+    CancelNotSupported,
+    Conflict,
+    FieldError,
+    Forbidden,
+    IdempotencyKeyReused,
+    JobDone,
+    NotFound,
+    StoreUnavailable,
+    ValidationFailed,
+)
+from gateway.jobs.catalog import ModelCatalog
+from gateway.jobs.coalesce import Coalescer
+from gateway.limits.job_limits import JobLimits
+from gateway.observability.context import note_cache, note_provider, upstream_call, waiting
+from gateway.state.cache import Freshness, MemoryFreshness, ResultCache
+from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from gateway.state.store import JobPage, JobRecord, JobStore
+
+
+class JobObserver(Protocol):
+    """Hooks for job lifecycle metrics (``observability.metrics.Metrics`` implements them)."""
+
+    def submitted(self, provider: str) -> None: ...
+
+    def finished(self, provider: str, status: str, seconds: float) -> None: ...
+
+    def first_result(self, provider: str, seconds: float) -> None: ...
+
+    def items_finished(self, provider: str, status: str, counts: Counts) -> None: ...
+
+
+class _NoObserver:
+    def submitted(self, provider: str) -> None:
+        return None
+
+    def finished(self, provider: str, status: str, seconds: float) -> None:
+        return None
+
+    def first_result(self, provider: str, seconds: float) -> None:
+        return None
+
+    def items_finished(self, provider: str, status: str, counts: Counts) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class JobResults:
+    record: JobRecord
+    items: list[ItemResult]
+    results: ResultSet
+
+
+def new_job_id() -> str:
+    """An opaque, unguessable job id: 128 random bits."""
+    return "job_" + secrets.token_urlsafe(16)
+
+
+class JobService:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        adapters: Mapping[str, ProviderAdapter],
+        catalog: ModelCatalog,
+        cache: ResultCache,
+        clock: Clock,
+        max_inputs: int,
+        poll_interval: float,
+        observer: JobObserver | None = None,
+        freshness: Freshness | None = None,
+        coalescer: Coalescer | None = None,
+        idempotency: IdempotencyStore | None = None,
+        status_cache_seconds: float = 0.0,
+        local_cache: ResultCache | None = None,
+        max_local_records: int = 10_000,
+        limits: JobLimits | None = None,
+    ) -> None:
+        """Args beyond the obvious:
+        cache: the shared result cache (Redis, or memory for one process).
+        local_cache: this process's own copy of finished results, when ``cache`` is remote.
+        freshness: whether a stored status is recent enough to reuse.
+        """
+        self._store = store
+        self._adapters = adapters
+        self._catalog = catalog
+        self._cache = cache
+        self._local_cache = local_cache
+        self._clock = clock
+        self._max_inputs = max_inputs
+        self._poll_interval = poll_interval
+        self._observer: JobObserver = observer or _NoObserver()
+        self._freshness: Freshness = freshness or MemoryFreshness(clock.monotonic)
+        self._coalescer = coalescer or Coalescer()
+        self._idempotency: IdempotencyStore = idempotency or MemoryIdempotencyStore(
+            ttl_seconds=24 * 3600, clock=clock.monotonic
+        )
+        self._status_ttl = status_cache_seconds
+        self._limits = limits
+        # Finished records never change: keep them, so reads need neither store nor provider.
+        self._finished: OrderedDict[tuple[str, str], JobRecord] = OrderedDict()
+        self._max_local = max_local_records
+
+    # -- submit ---------------------------------------------------------------------------
+
+    async def submit(
+        self, principal: Principal, body: JobCreate, *, idempotency_key: str | None = None
+    ) -> tuple[JobRecord, bool]:
+        """Accept a job; returns it and whether it is a replay of an earlier request."""
+        principal.require("jobs:write")
+        if idempotency_key is None:
+            return await self._submit(principal, body), False
+        tenant = principal.tenant
+        fingerprint = _fingerprint(body)
+        claim = await self._idempotency.claim(tenant, idempotency_key, fingerprint)
+        if claim.outcome == "mismatch":
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used with a different request body.",
+                errors=[FieldError("/", "body differs from the first use of the key")],
+            )
+        if claim.outcome == "in_flight":
+            raise Conflict("A request with this Idempotency-Key is still being processed.")
+        if claim.outcome == "replay" and claim.job_id is not None:
+            replayed = await self._store.get(tenant, claim.job_id)
+            if replayed is not None:
+                # The job as it is now (as a GET would answer), not as first answered.
+                return await self._refresh(replayed), True
+        try:
+            record = await self._submit(principal, body)
+        except BaseException:
+            # If the store is down too, the pending entry expires on its own shortly.
+            with contextlib.suppress(StoreUnavailable):
+                await self._idempotency.release(tenant, idempotency_key)
+            raise
+        await self._idempotency.complete(tenant, idempotency_key, fingerprint, record.id)
+        return record, False
+
+    async def _submit(self, principal: Principal, body: JobCreate) -> JobRecord:
+        resolved = self._catalog.resolve(body.model)
+        if not principal.may_use(resolved.names):
+            raise Forbidden(f"This credential may not use model {body.model!r}.")
+        if len(body.inputs) > self._max_inputs:
+            raise ValidationFailed(
+                f"A job takes at most {self._max_inputs} inputs.",
+                errors=[FieldError("/inputs", f"at most {self._max_inputs} inputs")],
+            )
+        if body.webhook_url is not None:
+            # Notifications are a later part of the contract; accepting the field and
+            # never calling it would be worse than saying so.
+            raise ValidationFailed(
+                "webhook_url is not supported by this gateway yet.",
+                errors=[FieldError("/webhook_url", "not supported yet")],
+            )
+        adapter = self._adapter(resolved.ref.provider)
+        note_provider(resolved.ref.provider)
+        request = JobRequest(
+            model=resolved.ref,
+            inputs=tuple(_to_input(i) for i in body.inputs),
+            explain=body.options.explain,
+            options=body.options.provider,
+        )
+        if request.explain and not adapter.capabilities.explain:
+            raise ValidationFailed(
+                "This provider cannot explain its predictions.",
+                errors=[FieldError("/options/explain", "not supported by this provider")],
+            )
+        adapter.validate(request)
+        job_id = new_job_id()
+        admission = None
+        if self._limits is not None:
+            admission = await self._limits.admit(principal, resolved.ref.provider, job_id)
+        try:
+            # A job the provider runs but the gateway cannot record is an orphan: make
+            # sure the store answers before the provider is asked.
+            await self._store.ping()
+            record = await self._create(principal, body, request, adapter, job_id)
+        except BaseException:
+            if admission is not None and self._limits is not None:
+                await self._limits.undo(admission)
+            raise
+        if record.done:
+            await self._job_done(record)
+        self._observer.submitted(record.provider)
+        return record
+
+    async def _create(
+        self,
+        principal: Principal,
+        body: JobCreate,
+        request: JobRequest,
+        adapter: ProviderAdapter,
+        job_id: str,
+    ) -> JobRecord:
+        """Submit to the provider and store the record (cancelling the job if that fails)."""
+        with upstream_call():
+            submission = await adapter.submit(request)
+        now = self._clock.now()
+        resolved = request.model
+        record = JobRecord(
+            id=job_id,
+            tenant=principal.tenant,
+            key_id=principal.key_id,
+            model=str(resolved),
+            provider=resolved.provider,
+            input_names=tuple(i.name for i in body.inputs),
+            created_at=now,
+            updated_at=now,
+            upstream_id=submission.upstream_id,
+            upstream_state=dict(submission.state),
+            metadata=dict(body.metadata),
+        )
+        if submission.report is not None:
+            record = self._apply(record, submission.report)
+        else:
+            record = record.evolve(counts=Counts.all_pending(len(record.input_names)))
+        try:
+            await self._store.create(record)
+        except Exception:
+            # The provider has a job nobody can reach: try to stop it, then fail.
+            if isinstance(adapter, SupportsCancel):
+                try:
+                    with upstream_call():
+                        await adapter.cancel(self._handle(record))
+                except Exception:
+                    pass
+            raise
+        return record
+
+    # -- read -----------------------------------------------------------------------------
+
+    async def get(self, principal: Principal, job_id: str) -> JobRecord:
+        """The job, refreshed from the provider unless it is already finished."""
+        principal.require("jobs:read")
+        record = await self._find(principal, job_id)
+        return await self._refresh(record)
+
+    async def wait(self, principal: Principal, job_id: str, seconds: float) -> JobRecord:
+        """Like ``get``, but hold on until the job is done or ``seconds`` have passed."""
+        record = await self.get(principal, job_id)
+        return await self._wait_done(record, seconds)
+
+    async def wait_record(self, record: JobRecord, seconds: float) -> JobRecord:
+        return await self._wait_done(record, seconds)
+
+    async def _wait_done(self, record: JobRecord, seconds: float) -> JobRecord:
+        deadline = self._clock.monotonic() + seconds
+        while not record.done:
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                break
+            with waiting():
+                await asyncio.sleep(min(self._poll_interval, left))
+            record = await self._refresh(record)
+        return record
+
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        status: JobStatus | None,
+        provider: str | None,
+        page_size: int,
+        cursor: str | None,
+    ) -> JobPage:
+        principal.require("jobs:read")
+        return await self._store.list(
+            principal.tenant,
+            status=status,
+            provider=provider,
+            page_size=page_size,
+            cursor=cursor,
+        )
+
+    async def results(self, principal: Principal, job_id: str) -> JobResults:
+        """The job and one result per input, in input order."""
+        principal.require("jobs:read")
+        record = await self._refresh(await self._find(principal, job_id))
+        results = await self._cached_results(record)
+        if results is not None:
+            note_cache("hit")
+        elif record.status is JobStatus.QUEUED:
+            results = ResultSet(items={})
+        else:
+            note_cache("miss")
+            results = await self._coalescer.run(
+                f"results:{record.id}",
+                lambda: self._fetch_results(record),
+                lambda: self._shared_results(record),
+            )
+        items = [self._item(record, results, name) for name in record.input_names]
+        return JobResults(record=record, items=items, results=results)
+
+    async def _cached_results(self, record: JobRecord) -> ResultSet | None:
+        if record.done and self._local_cache is not None:
+            found = await self._local_cache.get(record.tenant, record.id)
+            if found is not None:
+                return found
+        found = await self._shared_results(record)
+        if found is not None and record.done and self._local_cache is not None:
+            await self._local_cache.put(record.tenant, record.id, found)
+        return found
+
+    async def _shared_results(self, record: JobRecord) -> ResultSet | None:
+        found = await self._cache.get(record.tenant, record.id)
+        if found is not None and record.done and not found.final:
+            return None  # read while the job ran: not a finished job's last word
+        return found
+
+    async def _fetch_results(self, record: JobRecord) -> ResultSet:
+        with upstream_call():
+            results = await self._adapter(record.provider).results(self._handle(record))
+        if record.done:
+            results = replace(results, final=True)
+            await self._cache.put(record.tenant, record.id, results)
+            if self._local_cache is not None:
+                await self._local_cache.put(record.tenant, record.id, results)
+        elif self._status_ttl > 0:
+            # Partial results of a running job: shared briefly, like its status.
+            await self._cache.put(record.tenant, record.id, results, ttl=self._status_ttl)
+        return results
+
+    # -- cancel ---------------------------------------------------------------------------
+
+    async def cancel(self, principal: Principal, job_id: str) -> JobRecord:
+        principal.require("jobs:write")
+        record = await self._find(principal, job_id)
+        if record.done:
+            raise JobDone(f"Job {record.id} already finished ({record.status}).")
+        adapter = self._adapter(record.provider)
+        if not (isinstance(adapter, SupportsCancel) and adapter.capabilities.cancel):
+            raise CancelNotSupported(f"Provider {record.provider!r} cannot cancel jobs.")
+        note_provider(record.provider)
+        try:
+            with upstream_call():
+                report = await adapter.cancel(self._handle(record))
+        except ProviderRejected:
+            # Usually: the job finished between our last look and the cancel.
+            refreshed = await self._refresh(record, force=True)
+            if refreshed.done:
+                return refreshed
+            raise
+        if report is None or not report.status.done:
+            return await self._refresh(record, force=True)
+        updated = self._apply(record, report)
+        await self._store.update(updated)
+        self._remember(updated)
+        await self._job_done(updated)
+        return updated
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _adapter(self, provider: str) -> ProviderAdapter:
+        adapter = self._adapters.get(provider)
+        if adapter is None:
+            raise NotFound(f"Unknown provider {provider!r}.")
+        return adapter
+
+    async def _find(self, principal: Principal, job_id: str) -> JobRecord:
+        key = (principal.tenant, job_id)
+        record = self._finished.get(key)
+        if record is None:
+            record = await self._store.get(principal.tenant, job_id)
+            if record is None:
+                raise NotFound(f"No job {job_id!r}.")
+            self._remember(record)
+        note_provider(record.provider)
+        return record
+
+    def _remember(self, record: JobRecord) -> None:
+        if not record.done:
+            return
+        key = (record.tenant, record.id)
+        self._finished[key] = record
+        self._finished.move_to_end(key)
+        while len(self._finished) > self._max_local:
+            self._finished.popitem(last=False)
+
+    async def _refresh(self, record: JobRecord, *, force: bool = False) -> JobRecord:
+        if not force:
+            if record.done:
+                note_cache("hit")
+                return record
+            if self._status_ttl > 0 and await self._freshness.is_fresh(record.id):
+                note_cache("hit")
+                return record
+        note_cache("miss")
+        if force:
+            return await self._ask_provider(record)
+        # With the status cache off no replica marks a status fresh, so what another
+        # replica learns can never be reused here: a lease across replicas would only
+        # make this read wait for that replica's call, then call anyway (3 more Redis
+        # round trips). Concurrent reads in this process still share one call.
+        follow = (lambda: self._fresh_record(record)) if self._status_ttl > 0 else None
+        return await self._coalescer.run(
+            f"status:{record.id}", lambda: self._ask_provider(record), follow
+        )
+
+    async def _ask_provider(self, record: JobRecord) -> JobRecord:
+        with upstream_call():
+            report = await self._adapter(record.provider).status(self._handle(record))
+        updated = self._apply(record, report)
+        if updated != record:
+            await self._store.update(updated)
+        if self._status_ttl > 0:
+            await self._freshness.mark(record.id, self._status_ttl)
+        self._remember(updated)
+        if updated.done and not record.done:
+            await self._job_done(updated)
+        return updated
+
+    async def _job_done(self, record: JobRecord) -> None:
+        if self._limits is not None:
+            await self._limits.finished(record.tenant, record.key_id, record.id)
+
+    async def _fresh_record(self, record: JobRecord) -> JobRecord | None:
+        """What another replica just learned of the job, once it is there."""
+        if not await self._freshness.is_fresh(record.id):
+            return None
+        return await self._store.get(record.tenant, record.id)
+
+    def _apply(self, record: JobRecord, report: StatusReport) -> JobRecord:
+        total = len(record.input_names)
+        counts = report.counts or _derived_counts(report.status, total)
+        changed = (
+            report.status != record.status
+            or report.upstream_status != record.upstream_status
+            or counts != record.counts
+            or report.error != record.error
+        )
+        if not changed:
+            return record
+        now = self._clock.now()
+        finished_at = record.finished_at
+        if _items_done(counts) and not _items_done(record.counts):
+            self._observer.first_result(record.provider, (now - record.created_at).total_seconds())
+        if report.status.done and finished_at is None:
+            finished_at = now
+            self._observer.finished(
+                record.provider, report.status.value, (now - record.created_at).total_seconds()
+            )
+            self._observer.items_finished(record.provider, report.status.value, counts)
+        return record.evolve(
+            status=report.status,
+            upstream_status=report.upstream_status,
+            counts=counts,
+            error=report.error,
+            updated_at=now,
+            finished_at=finished_at,
+        )
+
+    @staticmethod
+    def _handle(record: JobRecord) -> JobHandle:
+        provider, _, rest = record.model.partition("/")
+        model_id, _, version = rest.partition("@")
+        return JobHandle(
+            upstream_id=record.upstream_id or "",
+            model=ModelRef(provider=provider, model_id=model_id, version=version or None),
+            input_names=record.input_names,
+            state=record.upstream_state,
+        )
+
+    @staticmethod
+    def _item(record: JobRecord, results: ResultSet, name: str) -> ItemResult:
+        found = results.items.get(name)
+        if found is not None:
+            if record.status is JobStatus.CANCELLED and found.status in (
+                ItemStatus.PENDING,
+                ItemStatus.RUNNING,
+            ):
+                return ItemResult(input=name, status=ItemStatus.CANCELLED, raw=found.raw)
+            return found
+        if record.status is JobStatus.CANCELLED:
+            return ItemResult(input=name, status=ItemStatus.CANCELLED)
+        if record.done:
+            return ItemResult(
+                input=name,
+                status=ItemStatus.FAILED,
+                error=ErrorInfo(
+                    "missing_result", "The provider reported no result for this input."
+                ),
+            )
+        return ItemResult(input=name, status=ItemStatus.PENDING)
+
+
+def _items_done(counts: Counts | None) -> bool:
+    return counts is not None and counts.succeeded + counts.failed > 0
+
+
+def _fingerprint(body: JobCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _derived_counts(status: JobStatus, total: int) -> Counts:
+    if status is JobStatus.SUCCEEDED:
+        return Counts(total=total, succeeded=total)
+    if status is JobStatus.FAILED:
+        return Counts(total=total, failed=total)
+    return Counts.all_pending(total)
+
+
+def _to_input(item: InputItem) -> JobInput:
+    kind = InputKind(item.kind)
+    return JobInput(
+        name=item.name,
+        kind=kind,
+        text=item.text,
+        data=base64.b64decode(item.data) if item.data is not None else None,
+        content_type=item.content_type,
+        url=item.url,
+        ref=item.ref,
+        record=item.record,
+        fields=item.fields or {},
+    )
