@@ -230,13 +230,18 @@ async def _delete_faults(request: web.Request) -> web.Response:
 
 
 async def _get_requests(request: web.Request) -> web.Response:
+    """The last ``limit`` requests received (default 1000; at most what is kept)."""
     control = request.app[SIM_CONTROL]
+    try:
+        limit = max(1, int(request.query.get("limit", "1000")))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit must be an integer") from None
     return web.json_response(
         {
             "count": len(control.requests),
             "requests": [
                 {"method": r.method, "path": r.path, "at": r.at, "status": r.status}
-                for r in control.requests[-1000:]
+                for r in control.requests[-limit:]
             ],
         }
     )

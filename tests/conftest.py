@@ -28,6 +28,7 @@ from gateway.config.settings import (
     TimeoutSettings,
 )
 from gateway.http.app import create_app
+from gateway.jobs.settings import EngineSettings
 
 # Test credentials: every one of them must never appear in an answer or a log line.
 KEY = "test-key-acme-0123456789"
@@ -106,6 +107,10 @@ def provider_settings(
 
 
 def make_settings(providers: list[ProviderSettings], **over: Any) -> Settings:
+    """Settings for a test gateway. The job engine is off unless a test turns it on
+    (``engine=EngineSettings()``): most suites test what a read does, and count the
+    provider calls it makes; the engine's own suites (``test_engine*``) turn it on."""
+    over.setdefault("engine", EngineSettings(enabled=False))
     aliases = (
         {"sentiment": "modzy/ed542963de@1.0.1"} if any(p.name == "modzy" for p in providers) else {}
     )

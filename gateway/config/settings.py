@@ -1,9 +1,10 @@
 """The gateway's configuration as frozen models: the root ``Settings`` and its providers.
 
-Each wing owns the model of its own section (``auth.settings``, ``limits.settings``,
-``limits.provider_resilience``, ``observability.settings``, ``state.settings``); this
-module assembles them under one root, with the sections that belong to the gateway as
-a whole: providers and their models, aliases, the server and the request bounds.
+Each wing owns the model of its own section (``auth.settings``, ``jobs.settings``,
+``limits.settings``, ``limits.provider_resilience``, ``observability.settings``,
+``state.settings``); this module assembles them under one root, with the sections that
+belong to the gateway as a whole: providers and their models, aliases, the server and
+the request bounds.
 ``gateway.config.loading`` reads a file and the environment into it.
 
 Source priority (highest first): init kwargs (tests) > environment (``GATEWAY_`` prefix,
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.auth.settings import ApiKeySettings, AuthSettings, UrlGuardSettings
+from gateway.jobs.settings import EngineSettings, PollSettings
 from gateway.limits.provider_resilience import (
     CircuitBreakerSettings,
     PacingSettings,
@@ -85,6 +87,8 @@ class ProviderSettings(_Frozen):
     pacing: PacingSettings = PacingSettings()
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     retry_budget: RetryBudgetSettings = RetryBudgetSettings()
+    #: How often the job engine asks this provider about an unfinished job.
+    poll: PollSettings = PollSettings()
     #: Default ``options.provider`` values (e.g. an AnnoLab project and layer).
     defaults: dict[str, Any] = Field(default_factory=dict)
     models: list[ModelSettings] = Field(default_factory=list)
@@ -144,6 +148,8 @@ class Settings(BaseSettings):
     ratelimit: RateLimitSettings = RateLimitSettings()
     #: What metric labels may name: tenants with a label of their own (none by default).
     metrics: MetricsSettings = MetricsSettings()
+    #: The job engine: unfinished jobs tracked by every replica until they finish.
+    engine: EngineSettings = EngineSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -44,6 +44,7 @@ from gateway.http.middleware.ratelimit import ratelimit_middleware
 from gateway.http.routes import add_routes
 from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
+from gateway.jobs.engine import JobEngine
 from gateway.jobs.service import JobService
 from gateway.limits.buckets import Buckets, MemoryBuckets, RedisBuckets
 from gateway.limits.gcra import MICROS
@@ -55,7 +56,13 @@ from gateway.observability.loop_lag import measure_lag
 from gateway.observability.metrics import Metrics
 from gateway.state.backends import Backends, build_backends, close_redis
 from gateway.state.cache import ResultCache
+from gateway.state.events import JobEvents, MemoryEvents
+from gateway.state.redis_events import RedisEvents
+from gateway.state.redis_tracking import RedisTracking
 from gateway.state.store import JobStore
+from gateway.state.streaq_queue import StreaqQueue, build_worker
+from gateway.state.task_queue import MemoryTaskQueue, TaskQueue
+from gateway.state.tracking import MemoryTracking, Tracking
 from gateway.tasks import spawn
 
 
@@ -142,6 +149,9 @@ def create_app(
         buckets = RedisBuckets(backends.redis, batcher=backends.batcher)
     caller_limiter, job_limits = _caller_limits(settings, backends, buckets, clock, metrics)
 
+    events: JobEvents = (
+        RedisEvents(backends.redis, backends.keys) if backends.redis is not None else MemoryEvents()
+    )
     app = web.Application(
         middlewares=[
             context_middleware,
@@ -184,9 +194,14 @@ def create_app(
         poll_interval=settings.wait_poll_interval,
         observer=metrics,
         limits=job_limits,
+        events=events,
     )
     add_routes(app)
     app.cleanup_ctx.append(_upstreams_ctx)
+    app.cleanup_ctx.append(_events_ctx(events))
+    if settings.engine.enabled:
+        engine = _engine(settings, backends, app[JOBS], metrics)
+        app.cleanup_ctx.append(_engine_ctx(engine))
     app.cleanup_ctx.append(loop_lag_ctx)
     app.on_response_prepare.append(_server_header)
     harden_framework_answers()
@@ -230,6 +245,62 @@ def _caller_limits(
         observer=metrics,
     )
     return caller, jobs
+
+
+def _engine(
+    settings: Settings, backends: Backends, jobs: JobService, metrics: Metrics
+) -> JobEngine:
+    """The job engine: on the Redis every replica shares, or in this process."""
+    config = settings.engine
+    queue: TaskQueue
+    tracking: Tracking
+    if backends.redis is not None:
+        worker = build_worker(
+            settings.redis,
+            backends.keys,
+            lease_seconds=config.lease_seconds,
+            concurrency=config.concurrency,
+        )
+        queue = StreaqQueue(worker)
+        tracking = RedisTracking(
+            backends.redis, backends.keys, retention_seconds=settings.job_retention_seconds
+        )
+    else:
+        queue = MemoryTaskQueue(concurrency=config.concurrency)
+        tracking = MemoryTracking()
+    for p in settings.providers:
+        metrics.engine.init_provider(p.name)
+    engine = JobEngine(
+        service=jobs,
+        queue=queue,
+        tracking=tracking,
+        settings=config,
+        polls={p.name: p.poll for p in settings.providers},
+        observer=metrics.engine,
+    )
+    jobs.use_tracker(engine)
+    return engine
+
+
+def _engine_ctx(engine: JobEngine) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with engine.running():
+            yield
+
+    return ctx
+
+
+def _events_ctx(events: JobEvents) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if isinstance(events, RedisEvents):
+            await events.start()
+        try:
+            yield
+        finally:
+            if isinstance(events, RedisEvents):
+                await events.close()
+
+    return ctx
 
 
 async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -14,7 +14,11 @@ Rules it keeps:
   while the shared store is down;
 * a submit takes its credential's unfinished-job slot and its tenant's daily job
   before the provider is asked, and gives them back if it fails; the slot comes back
-  when the job is seen finished (``gateway.limits.job_limits``).
+  when the job is seen finished (``gateway.limits.job_limits``);
+* with the job engine on (``gateway.jobs.engine``), a submitted job is handed to it
+  (``Tracker``), the engine keeps its status fresh, and a read asks the provider only
+  when the engine fell behind; every change is published (``JobEvents``), so a
+  ``Prefer: wait`` wakes when the job changes rather than polling.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
+
+import structlog
 
 from adapters.base import (
     Counts,
@@ -66,8 +72,11 @@ from gateway.jobs.coalesce import Coalescer
 from gateway.limits.job_limits import JobLimits
 from gateway.observability.context import note_cache, note_provider, upstream_call, waiting
 from gateway.state.cache import Freshness, MemoryFreshness, ResultCache
+from gateway.state.events import JobEvents, MemoryEvents
 from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.state.store import JobPage, JobRecord, JobStore
+
+_log = structlog.get_logger("gateway.jobs")
 
 
 class JobObserver(Protocol):
@@ -80,6 +89,12 @@ class JobObserver(Protocol):
     def first_result(self, provider: str, seconds: float) -> None: ...
 
     def items_finished(self, provider: str, status: str, counts: Counts) -> None: ...
+
+
+class Tracker(Protocol):
+    """Takes over a submitted job until it finishes (``gateway.jobs.engine.JobEngine``)."""
+
+    async def track(self, record: JobRecord) -> None: ...
 
 
 class _NoObserver:
@@ -127,11 +142,15 @@ class JobService:
         local_cache: ResultCache | None = None,
         max_local_records: int = 10_000,
         limits: JobLimits | None = None,
+        tracker: Tracker | None = None,
+        events: JobEvents | None = None,
     ) -> None:
         """Args beyond the obvious:
         cache: the shared result cache (Redis, or memory for one process).
         local_cache: this process's own copy of finished results, when ``cache`` is remote.
         freshness: whether a stored status is recent enough to reuse.
+        tracker: the job engine, if on: it keeps every submitted job's status fresh.
+        events: where changes of a job are published and waited for.
         """
         self._store = store
         self._adapters = adapters
@@ -148,7 +167,12 @@ class JobService:
             ttl_seconds=24 * 3600, clock=clock.monotonic
         )
         self._status_ttl = status_cache_seconds
+        # Stored statuses are reused while marked fresh: by a read (the status cache) or
+        # by the engine, which marks each job fresh until just past its next check.
+        self._reuses_status = status_cache_seconds > 0 or tracker is not None
         self._limits = limits
+        self._tracker = tracker
+        self._events: JobEvents = events or MemoryEvents()
         # Finished records never change: keep them, so reads need neither store nor provider.
         self._finished: OrderedDict[tuple[str, str], JobRecord] = OrderedDict()
         self._max_local = max_local_records
@@ -232,6 +256,13 @@ class JobService:
             raise
         if record.done:
             await self._job_done(record)
+        elif self._tracker is not None:
+            try:
+                await self._tracker.track(record)
+            except Exception as exc:
+                # The job exists and is recorded: answer it. Reads keep it moving (its
+                # status is not marked fresh), so a failed hand-over loses nothing.
+                _log.error("engine_track_failed", job_id=record.id, error=repr(exc))
         self._observer.submitted(record.provider)
         return record
 
@@ -295,15 +326,28 @@ class JobService:
         return await self._wait_done(record, seconds)
 
     async def _wait_done(self, record: JobRecord, seconds: float) -> JobRecord:
+        if record.done or seconds <= 0:
+            return record
         deadline = self._clock.monotonic() + seconds
-        while not record.done:
-            left = deadline - self._clock.monotonic()
-            if left <= 0:
-                break
-            with waiting():
-                await asyncio.sleep(min(self._poll_interval, left))
-            record = await self._refresh(record)
+        async with self._events.watch(record.id) as changed:
+            if self._tracker is not None:
+                # A change between the first read and the watch would be missed.
+                record = await self._reload(record)
+            while not record.done:
+                left = deadline - self._clock.monotonic()
+                if left <= 0:
+                    break
+                with waiting(), contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(self._poll_interval, left))
+                changed.clear()
+                record = await self._reload(record)
         return record
+
+    async def _reload(self, record: JobRecord) -> JobRecord:
+        """The job as it is now: from the store when the engine tracks it."""
+        if self._tracker is not None:
+            record = await self._store.get(record.tenant, record.id) or record
+        return await self._refresh(record)
 
     async def list(
         self,
@@ -395,9 +439,34 @@ class JobService:
             return await self._refresh(record, force=True)
         updated = self._apply(record, report)
         await self._store.update(updated)
+        await self._events.publish(updated.id)
         self._remember(updated)
         await self._job_done(updated)
         return updated
+
+    # -- what the job engine calls -----------------------------------------------------------
+
+    def use_tracker(self, tracker: Tracker) -> None:
+        """Hand every job submitted from now on to ``tracker`` (the job engine)."""
+        self._tracker = tracker
+        self._reuses_status = True
+
+    async def load(self, tenant: str, job_id: str) -> JobRecord | None:
+        return await self._store.get(tenant, job_id)
+
+    async def poll(self, record: JobRecord) -> JobRecord:
+        """Ask the provider about the job now, and store and publish what changed."""
+        note_provider(record.provider)
+        return await self._ask_provider(record)
+
+    async def finalize(self, record: JobRecord) -> None:
+        """A finished job's results, fetched once into the result cache."""
+        if await self._cached_results(record) is None:
+            await self._fetch_results(record)
+
+    async def mark_fresh(self, job_id: str, seconds: float) -> None:
+        """Reads may answer the job from state for ``seconds`` (the engine keeps it)."""
+        await self._freshness.mark(job_id, seconds)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -432,7 +501,7 @@ class JobService:
             if record.done:
                 note_cache("hit")
                 return record
-            if self._status_ttl > 0 and await self._freshness.is_fresh(record.id):
+            if self._reuses_status and await self._freshness.is_fresh(record.id):
                 note_cache("hit")
                 return record
         note_cache("miss")
@@ -442,7 +511,7 @@ class JobService:
         # replica learns can never be reused here: a lease across replicas would only
         # make this read wait for that replica's call, then call anyway (3 more Redis
         # round trips). Concurrent reads in this process still share one call.
-        follow = (lambda: self._fresh_record(record)) if self._status_ttl > 0 else None
+        follow = (lambda: self._fresh_record(record)) if self._reuses_status else None
         return await self._coalescer.run(
             f"status:{record.id}", lambda: self._ask_provider(record), follow
         )
@@ -453,6 +522,7 @@ class JobService:
         updated = self._apply(record, report)
         if updated != record:
             await self._store.update(updated)
+            await self._events.publish(updated.id)
         if self._status_ttl > 0:
             await self._freshness.mark(record.id, self._status_ttl)
         self._remember(updated)

@@ -30,6 +30,7 @@ from prometheus_client.exposition import generate_latest
 
 from adapters.base import Counts
 from adapters.breaker import BreakerState
+from gateway.observability.engine_metrics import EngineMetrics
 from gateway.observability.settings import OVERFLOW, MetricsSettings
 
 # Around the gateway's own overhead (sub-millisecond) up to slow provider calls.
@@ -263,6 +264,8 @@ class Metrics:
             registry=r,
         )
         self.configure_tenants(MetricsSettings())
+        #: The job engine's metrics (``gateway_engine_*``).
+        self.engine = EngineMetrics(r)
 
     def init_provider(self, provider: str) -> None:
         """Create every provider series at 0, so dashboards and alerts see them at once."""

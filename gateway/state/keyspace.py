@@ -8,9 +8,11 @@ On a Redis Cluster, keys that one command, script or MULTI uses together must sh
 hash slot, so they share a hash tag (the part in braces): the limit keys carry the
 tenant (``{tenant}``: one script charges a credential's and its tenant's buckets), the
 pacing keys the provider account (``{account}``: one script reads the schedule and the
-pause). No other keys are used together (a submit's record and index go in one
-non-transactional pipeline, which redis-py splits by node), so the rest stay untagged
-and spread over the cluster. Tenant names and account hashes contain no braces.
+pause), the engine's tracking keys one tag of their own (``{engine}``: one script moves
+a job's entry and the due index together). No other keys are used together (a submit's
+record and index go in one non-transactional pipeline, which redis-py splits by node),
+so the rest stay untagged and spread over the cluster. Tenant names and account hashes
+contain no braces.
 """
 
 from __future__ import annotations
@@ -68,3 +70,20 @@ class Keyspace:
     def pause(self, account: str) -> str:
         """A provider account's Retry-After pause (expires when the pause ends)."""
         return f"{self.prefix}:pause:{{{account}}}"
+
+    def tracked(self, job_id: str) -> str:
+        """The engine's entry of one unfinished job (a hash: tenant, seq, delay, polls)."""
+        return f"{self.prefix}:trk:{{engine}}:{job_id}"
+
+    def tracked_due(self) -> str:
+        """A sorted set of tracked job ids, scored by when their next check is due (ms)."""
+        return f"{self.prefix}:trk:{{engine}}"
+
+    def events(self) -> str:
+        """The pub/sub channel of job changes (a message is the job id)."""
+        return f"{self.prefix}:events"
+
+    def engine_queue(self) -> str:
+        """The engine task queue's name: streaq keeps its keys under ``streaq:<name>``,
+        all in one cluster slot (its scripts use several at once)."""
+        return f"{{{self.prefix}-engine}}"

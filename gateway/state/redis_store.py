@@ -29,11 +29,15 @@ from gateway.state.store import JobPage, JobRecord, decode_cursor, encode_cursor
 #: when no node answers or a slot has no live master.
 REDIS_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 
-# Replace a record only if it exists and belongs to the same tenant, keeping its TTL.
+# Replace a record only if it exists and belongs to the same tenant, keeping its TTL; a
+# finished record is never replaced by an unfinished one (ARGV[3]: '1' if the new one is).
 _UPDATE = """
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
-if cjson.decode(current)['tenant'] ~= ARGV[2] then return 0 end
+local old = cjson.decode(current)
+if old['tenant'] ~= ARGV[2] then return 0 end
+if ARGV[3] ~= '1' and (old['status'] == 'succeeded' or old['status'] == 'partially_succeeded'
+    or old['status'] == 'failed' or old['status'] == 'cancelled') then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 return 1
 """
@@ -97,7 +101,12 @@ class RedisJobStore:
     async def update(self, record: JobRecord) -> None:
         with store_errors():
             await self._r.eval(
-                _UPDATE, 1, self._keys.job(record.id), record_to_json(record), record.tenant
+                _UPDATE,
+                1,
+                self._keys.job(record.id),
+                record_to_json(record),
+                record.tenant,
+                "1" if record.done else "0",
             )
 
     async def list(

@@ -67,7 +67,12 @@ class JobStore(Protocol):
     async def get(self, tenant: str, job_id: str) -> JobRecord | None: ...
 
     async def update(self, record: JobRecord) -> None:
-        """Replace a record (same id and tenant); an unknown record is ignored."""
+        """Replace a record (same id and tenant); an unknown record is ignored.
+
+        A finished record is never replaced by an unfinished one: two replicas (or the
+        engine and a read) may store what they learned in either order, and a late
+        writer must not send a finished job back to running.
+        """
         ...
 
     async def list(
@@ -165,8 +170,11 @@ class MemoryJobStore:
     async def update(self, record: JobRecord) -> None:
         async with self._lock:
             current = self._records.get(record.id)
-            if current is not None and current.tenant == record.tenant:
-                self._records[record.id] = record
+            if current is None or current.tenant != record.tenant:
+                return
+            if current.done and not record.done:
+                return
+            self._records[record.id] = record
 
     async def list(
         self,

@@ -275,7 +275,10 @@ async def test_serve_writes_only_json_lines_with_request_ids_and_no_credentials(
     in_request = [e for e in lines if "request_id" in e]
     assert {e["request_id"] for e in in_request} == set(ids)
     outside = [e for e in lines if "request_id" not in e]
-    allowed = {"serving", "bad_http_request", "aiohttp.server"}  # start-up, unparseable request
+    # Start-up, an unparseable request, and the job engine's work, which no request does
+    # (its lines carry the job id instead).
+    allowed = {"serving", "bad_http_request", "aiohttp.server", "engine_job_finished"}
+    assert all("job_id" in e for e in outside if e["event"].startswith("engine_"))
     assert {e.get("logger") or e["event"] for e in outside} <= allowed, outside
     assert any(e["event"] == "provider_error" for e in in_request)
 

@@ -72,6 +72,23 @@ class TestJobStoreContract:
         got = await store.get("acme", "j1")
         assert got is not None and got.status is JobStatus.RUNNING
 
+    @pytest.mark.parametrize(
+        "final",
+        [JobStatus.SUCCEEDED, JobStatus.PARTIALLY_SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED],
+    )
+    async def test_a_finished_record_is_never_sent_back_to_running(self, store_and_clock, final):
+        """A late writer (another replica, or a read racing the engine) cannot undo a finish."""
+        store, now = store_and_clock
+        r = record("j1", "acme", now())
+        await store.create(r)
+        await store.update(r.evolve(status=final))
+        await store.update(r.evolve(status=JobStatus.RUNNING))
+        assert (await store.get("acme", "j1")).status is final
+        # A finished record may still be corrected by another finished one.
+        await store.update(r.evolve(status=JobStatus.CANCELLED, metadata={"x": "y"}))
+        got = await store.get("acme", "j1")
+        assert got.status is JobStatus.CANCELLED and got.metadata == {"x": "y"}
+
     async def test_list_newest_first_with_filters_and_pages(self, store_and_clock):
         store, now = store_and_clock
         for i in range(7):

@@ -1,0 +1,154 @@
+"""The engine's task queue in Redis, on the ``streaq`` library (``gateway.state.task_queue``).
+
+streaq keeps tasks in a Redis stream read by a consumer group: a replica that takes a
+task keeps renewing its claim while the task runs, and a task whose replica stopped
+renewing (killed, hung) is claimed by another after ``engine.lease_seconds``. Delayed
+tasks wait in a sorted set until due. A task id is written with ``SET NX``, so
+enqueueing a task that is still waiting does nothing. Every gateway replica runs a
+streaq worker inside its own event loop: no extra process to deploy. The choice of
+library, against arq, saq, taskiq and bullmq, is argued in the README ("The job
+engine").
+
+streaq talks to Redis through its own client (coredis), built here from the same
+``redis`` settings as the gateway's redis-py client: a URL (``redis://``,
+``rediss://``, ``unix://``), the master a Sentinel names (``redis+sentinel://``), or a
+Cluster (``redis.mode: cluster``), where every key of the queue shares one hash tag
+(``Keyspace.engine_queue``). Arguments are JSON, never pickle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import structlog
+from streaq import StreaqRetry, Worker
+
+from gateway.state.keyspace import Keyspace
+from gateway.state.redis_url import SENTINEL_SCHEME, parse_sentinel_url
+from gateway.state.settings import RedisSettings
+from gateway.state.task_queue import TaskSpec
+from gateway.tasks import spawn
+
+_log = structlog.get_logger("gateway.engine")
+
+
+def build_worker(
+    redis: RedisSettings, keys: Keyspace, *, lease_seconds: float, concurrency: int
+) -> Worker[Any]:
+    """A streaq worker for the engine queue, on the Redis ``redis`` names."""
+    assert redis.url is not None
+    options: dict[str, Any] = {
+        "queue_name": keys.engine_queue(),
+        "handle_signals": False,
+        "idle_timeout": lease_seconds,
+        "concurrency": concurrency,
+        "serializer": json.dumps,
+        "deserializer": json.loads,
+    }
+    kwargs: dict[str, Any] = {"connect_timeout": redis.connect_timeout}
+    if redis.url.lower().startswith(SENTINEL_SCHEME + "://"):
+        url = parse_sentinel_url(redis.url)
+        kwargs.update(db=url.db, username=url.username, password=url.password)
+        return Worker(
+            sentinel_nodes=list(url.sentinels),
+            sentinel_master=url.service_name,
+            redis_kwargs=kwargs,
+            **options,
+        )
+    if redis.mode == "cluster":
+        parts = urlsplit(redis.url)
+        kwargs.update(username=parts.username or None, password=parts.password or None)
+        if parts.scheme == "rediss":
+            kwargs["ssl"] = True
+        return Worker(
+            cluster_nodes=[(parts.hostname or "127.0.0.1", parts.port or 6379)],
+            redis_kwargs=kwargs,
+            **options,
+        )
+    return Worker(redis_url=redis.url, redis_kwargs=kwargs, **options)
+
+
+class StreaqQueue:
+    """A ``TaskQueue`` whose tasks any replica may run, and outlive the one that queued them."""
+
+    def __init__(self, worker: Worker[Any]) -> None:
+        self._worker = worker
+        self._tasks: dict[str, Any] = {}
+        self._runner: asyncio.Task[None] | None = None
+        # streaq logs every task at INFO; the engine logs what matters itself.
+        logging.getLogger("streaq").setLevel(logging.WARNING)
+
+    def register(self, spec: TaskSpec) -> None:
+        handler = spec.handler
+
+        async def run(args: dict[str, Any]) -> None:
+            try:
+                await handler(args)
+            except Exception as exc:
+                # streaq tries again only what raises StreaqRetry (after tries² seconds),
+                # up to the task's max_tries; anything else would fail it for good.
+                _log.warning("engine_task_failed", task=spec.name, error=repr(exc))
+                raise StreaqRetry(repr(exc)) from exc
+
+        self._tasks[spec.name] = self._worker.task(
+            name=spec.name,
+            timeout=timedelta(seconds=spec.timeout_seconds),
+            max_tries=spec.max_tries,
+            ttl=0,  # nothing reads a task's result: store none
+            silent=True,
+        )(run)
+
+    async def enqueue(
+        self, name: str, args: dict[str, Any], *, delay: float = 0.0, task_id: str | None = None
+    ) -> None:
+        task = self._tasks[name].enqueue(args)
+        if delay > 0:
+            task = task.start(delay=timedelta(seconds=delay))
+        if task_id is not None:
+            task.id = task_id
+        await task
+
+    async def start(self) -> None:
+        status = _Started()
+
+        async def run() -> None:
+            try:
+                await self._worker.run_async(task_status=status)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.error("engine_worker_stopped", error=repr(exc))
+                raise
+            finally:
+                status.started()
+
+        self._runner = spawn(run(), name="engine-worker")
+        # Tasks can be enqueued once the worker holds its Redis connection.
+        await status.event.wait()
+        if self._runner.done():
+            self._runner.result()
+
+    async def close(self) -> None:
+        if self._runner is None:
+            return
+        # Running tasks are cancelled; unacknowledged, they run again on another replica
+        # once their claim lapses (``lease_seconds``).
+        self._runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._runner
+
+
+class _Started:
+    """The ``task_status`` streaq's ``run_async`` reports to once its worker runs."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def started(self, value: object = None) -> None:
+        self.event.set()
