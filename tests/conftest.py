@@ -38,7 +38,11 @@ LIMITED_KEY = "test-key-limited-0123456789"
 SECRETS = (KEY, OTHER_KEY, READ_KEY, LIMITED_KEY)
 #: The shipped demo configuration's API keys ("demo-key" is also the start of the other two)
 #: and JWT secret, used by the demo and e2e tests: never in a log line either.
-DEMO_SECRETS = ("demo-key", "demo-jwt-secret-0123456789abcdef0123")
+DEMO_SECRETS = (
+    "demo-key",
+    "demo-jwt-secret-0123456789abcdef0123",
+    "whsec_ZGVtby13ZWJob29rLXNlY3JldC1wdWJsaXNoZWQtaW4tdGhlLVJFQURNRQ==",
+)
 #: Credentials tests create at run time (minted JWTs, their signing secrets): helpers add
 #: them here, and every test's logs are checked for all of them.
 MINTED: set[str] = set()

@@ -156,6 +156,15 @@ class UpstreamRef(_Response):
     status: str | None
 
 
+class Notification(_Response):
+    """Where a job's webhook stands (only on jobs submitted with ``webhook_url``)."""
+
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None
+    delivered_at: Timestamp | None
+
+
 class Job(_Response):
     id: str
     model: str
@@ -169,6 +178,11 @@ class Job(_Response):
     error: ErrorBody | None
     upstream: UpstreamRef
     metadata: dict[str, str]
+    notification: Notification | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Only on jobs submitted with webhook_url.",
+    )
 
 
 class JobList(_Response):

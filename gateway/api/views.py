@@ -35,6 +35,19 @@ def job_view(record: JobRecord) -> models.Job:
         error=error_view(record.error),
         upstream=models.UpstreamRef(id=record.upstream_id, status=record.upstream_status),
         metadata=dict(record.metadata),
+        notification=notification_view(record),
+    )
+
+
+def notification_view(record: JobRecord) -> models.Notification | None:
+    n = record.notification
+    if n is None:
+        return None
+    return models.Notification(
+        status=n.status,
+        attempts=n.attempts,
+        last_error=n.last_error,
+        delivered_at=n.delivered_at,
     )
 
 

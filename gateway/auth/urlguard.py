@@ -1,6 +1,7 @@
 """The URL guard: every URL the gateway itself calls on a caller's behalf goes through here.
 
-Today that is nothing yet; webhooks (a later issue) will call ``UrlGuard.fetch``. Job
+Today that is webhooks (``gateway.jobs.webhooks``): checked at submit (``check``) and
+again at every delivery (``fetch``). Job
 inputs given by ``url`` (e.g. Vody's ``image_path``) are *not* fetched by the gateway:
 they are handed to the provider, which fetches them from its own network, so they do
 not pass through this guard.
@@ -136,6 +137,7 @@ class UrlGuard:
         *,
         method: str = "POST",
         json: Any = None,
+        data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         total_seconds: float = 10.0,
         max_bytes: int = 64 * 1024,
@@ -153,7 +155,7 @@ class UrlGuard:
                 cookie_jar=aiohttp.DummyCookieJar(),
             ) as session,
             session.request(
-                method, target.url, json=json, headers=headers, allow_redirects=False
+                method, target.url, json=json, data=data, headers=headers, allow_redirects=False
             ) as resp,
         ):
             body = await resp.content.read(max_bytes)

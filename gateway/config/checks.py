@@ -18,6 +18,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from gateway.auth.settings import ApiKeySettings, AuthSettings
 from gateway.config.settings import MODEL_REF, Credential, ProviderSettings, Settings
+from gateway.jobs.settings import WebhookSecret, WebhookSettings, whsec_problem
 
 Problem = tuple[str, str]
 M = TypeVar("M", bound=BaseModel)
@@ -39,6 +40,7 @@ class ConfigView:
     aliases: dict[str, str] = field(default_factory=dict)
     api_keys: list[ApiKeySettings] = field(default_factory=list)
     auth: AuthSettings | None = None
+    webhooks: WebhookSettings | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> ConfigView:
@@ -49,6 +51,7 @@ class ConfigView:
             aliases=dict(settings.aliases),
             api_keys=list(settings.api_keys),
             auth=settings.auth,
+            webhooks=settings.webhooks,
         )
 
     @classmethod
@@ -76,6 +79,7 @@ class ConfigView:
             k for k in (_valid(ApiKeySettings, e) for e in _list(raw.get("api_keys"))) if k
         ]
         view.auth = _valid(AuthSettings, raw.get("auth") or {})
+        view.webhooks = _valid(WebhookSettings, raw.get("webhooks") or {})
         return view
 
 
@@ -116,6 +120,37 @@ def read_credentials(
         if value:
             secrets[name] = SecretStr(value)
     return secrets, problems
+
+
+def read_webhook_secrets(
+    webhooks: WebhookSettings, base_dir: Path, env: Mapping[str, str]
+) -> tuple[WebhookSettings, list[Problem]]:
+    """Every webhook secret named by a variable or a file, read once and checked."""
+    problems: list[Problem] = []
+    loaded: list[WebhookSecret] = []
+    for i, entry in enumerate(webhooks.secrets):
+        where = f"webhooks.secrets[{i}]"
+        value: str | None = None
+        if entry.value is not None:
+            loaded.append(entry)
+            continue
+        if entry.env is not None:
+            value = env.get(entry.env)
+            if not value:
+                problems.append((f"{where}.env", f"environment variable {entry.env} is not set"))
+        elif entry.file is not None:
+            file = entry.file if entry.file.is_absolute() else base_dir / entry.file
+            try:
+                value = file.read_text(encoding="utf-8").strip()
+            except OSError:
+                problems.append((f"{where}.file", f"cannot read {entry.file}"))
+        if value:
+            problem = whsec_problem(value)
+            if problem is not None:
+                problems.append((where, problem))
+            else:
+                loaded.append(entry.model_copy(update={"value": SecretStr(value)}))
+    return webhooks.model_copy(update={"secrets": loaded}), problems
 
 
 def check_references(view: ConfigView) -> list[Problem]:

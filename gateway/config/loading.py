@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSett
 from gateway.auth.settings import AuthSettings, resolve_auth
 from gateway.config import checks
 from gateway.config.settings import ConfigError, ProviderSettings, Settings
+from gateway.jobs.settings import WebhookSettings
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -84,12 +85,14 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         # validate too: one run of check-config lists everything.
         view = checks.ConfigView.lenient(merged or data)
         problems = _problems(exc, merged or data)
-        problems += _resolve(view, base_dir, os.environ)[2]
+        problems += _resolve(view, base_dir, os.environ)[3]
         raise ConfigError(problems) from None
-    providers, auth, problems = _resolve(checks.ConfigView.of(settings), base_dir, os.environ)
+    providers, auth, webhooks, problems = _resolve(
+        checks.ConfigView.of(settings), base_dir, os.environ
+    )
     if problems:
         raise ConfigError(problems)
-    return settings.model_copy(update={"providers": providers, "auth": auth})
+    return settings.model_copy(update={"providers": providers, "auth": auth, "webhooks": webhooks})
 
 
 def _problems(exc: ValidationError, data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -118,8 +121,11 @@ def _path(loc: list[str], data: Mapping[str, Any]) -> str:
 
 def _resolve(
     view: checks.ConfigView, base_dir: Path, env: Mapping[str, str]
-) -> tuple[list[ProviderSettings], AuthSettings | None, list[tuple[str, str]]]:
-    """Credentials and JWT keys read in, and every problem no single field shows."""
+) -> tuple[
+    list[ProviderSettings], AuthSettings | None, WebhookSettings | None, list[tuple[str, str]]
+]:
+    """Credentials, JWT keys and webhook secrets read in, and every problem no single
+    field shows."""
     secrets, problems = checks.read_credentials(view, base_dir, env)
     providers = [
         p if p.secret is not None else p.model_copy(update={"secret": secrets.get(p.name)})
@@ -130,4 +136,8 @@ def _resolve(
     if view.auth is not None:
         auth, auth_problems = resolve_auth(view.auth, base_dir, env)
         problems.extend(auth_problems)
-    return providers, auth, problems
+    webhooks = None
+    if view.webhooks is not None:
+        webhooks, webhook_problems = checks.read_webhook_secrets(view.webhooks, base_dir, env)
+        problems.extend(webhook_problems)
+    return providers, auth, webhooks, problems

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.auth.settings import ApiKeySettings, AuthSettings, UrlGuardSettings
-from gateway.jobs.settings import EngineSettings, PollSettings
+from gateway.jobs.settings import EngineSettings, PollSettings, WebhookSettings
 from gateway.limits.provider_resilience import (
     CircuitBreakerSettings,
     PacingSettings,
@@ -150,6 +150,8 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     #: The job engine: unfinished jobs tracked by every replica until they finish.
     engine: EngineSettings = EngineSettings()
+    #: Webhooks: per-tenant signing secrets, and how long a delivery is tried.
+    webhooks: WebhookSettings = WebhookSettings()
 
     @classmethod
     def settings_customise_sources(

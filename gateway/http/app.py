@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from adapters.base import ProviderAdapter, ProviderConfig
 from adapters.registry import provider_type
 from adapters.upstream import Pacing, Upstream, UpstreamSettings
+from gateway.auth.urlguard import UrlGuard
 from gateway.clock import Clock, SystemClock
 from gateway.config.settings import ProviderSettings, Settings
 from gateway.http.auth_setup import install_auth
@@ -46,6 +47,7 @@ from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
 from gateway.jobs.engine import JobEngine
 from gateway.jobs.service import JobService
+from gateway.jobs.webhooks import Webhooks
 from gateway.limits.buckets import Buckets, MemoryBuckets, RedisBuckets
 from gateway.limits.gcra import MICROS
 from gateway.limits.job_limits import JobLimits, MemoryJobCounters, RedisJobCounters
@@ -270,6 +272,13 @@ def _engine(
         tracking = MemoryTracking()
     for p in settings.providers:
         metrics.engine.init_provider(p.name)
+    webhooks = Webhooks(
+        settings.webhooks,
+        guard=UrlGuard(settings.url_guard),
+        store=jobs.store,
+        queue=queue,
+        observer=metrics.engine,
+    )
     engine = JobEngine(
         service=jobs,
         queue=queue,
@@ -277,8 +286,9 @@ def _engine(
         settings=config,
         polls={p.name: p.poll for p in settings.providers},
         observer=metrics.engine,
+        notifier=webhooks,
     )
-    jobs.use_tracker(engine)
+    jobs.use_tracker(engine, webhooks)
     return engine
 
 

@@ -58,6 +58,12 @@ class EngineObserver(Protocol):
     def engine_tracked(self, count: int) -> None: ...
 
 
+class Notifier(Protocol):
+    """Told when a job finishes (``gateway.jobs.webhooks.Webhooks``)."""
+
+    async def job_finished(self, record: JobRecord) -> None: ...
+
+
 class _NoObserver:
     def engine_poll(self, provider: str, outcome: str, lag: float) -> None:
         return None
@@ -83,6 +89,7 @@ class JobEngine:
         settings: EngineSettings,
         polls: Mapping[str, PollSettings],
         observer: EngineObserver | None = None,
+        notifier: Notifier | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._service = service
@@ -91,6 +98,7 @@ class JobEngine:
         self._settings = settings
         self._polls = polls
         self._observer: EngineObserver = observer or _NoObserver()
+        self._notifier = notifier
         self._now = now
         self._sweeper: asyncio.Task[None] | None = None
         queue.register(TaskSpec(POLL, self._poll_task, timeout_seconds=600.0, max_tries=None))
@@ -102,8 +110,10 @@ class JobEngine:
     # -- the Tracker port JobService calls --------------------------------------------------
 
     async def track(self, record: JobRecord) -> None:
-        """Start the chain of checks of a job just submitted."""
+        """Start the chain of checks of a job just submitted (or notify one that is done)."""
         if record.done:
+            if self._notifier is not None:
+                await self._notifier.job_finished(record)
             return
         delay = self._poll_settings(record.provider).initial_seconds
         await self._service.mark_fresh(record.id, self._settings.max_staleness_seconds)
@@ -152,6 +162,8 @@ class JobEngine:
                 outcome = "changed" if _progressed(record, updated) else "unchanged"
             if updated.done:
                 await self._service.finalize(updated)
+                if self._notifier is not None:
+                    await self._notifier.job_finished(updated)
         except (ProviderError, GatewayError) as exc:
             outcome = "error"
             wait = _retry_after(exc)

@@ -74,7 +74,7 @@ from gateway.observability.context import note_cache, note_provider, upstream_ca
 from gateway.state.cache import Freshness, MemoryFreshness, ResultCache
 from gateway.state.events import JobEvents, MemoryEvents
 from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
-from gateway.state.store import JobPage, JobRecord, JobStore
+from gateway.state.store import JobPage, JobRecord, JobStore, Notification
 
 _log = structlog.get_logger("gateway.jobs")
 
@@ -95,6 +95,12 @@ class Tracker(Protocol):
     """Takes over a submitted job until it finishes (``gateway.jobs.engine.JobEngine``)."""
 
     async def track(self, record: JobRecord) -> None: ...
+
+
+class WebhookCheck(Protocol):
+    """Accepts or refuses a submit's ``webhook_url`` (``gateway.jobs.webhooks.Webhooks``)."""
+
+    async def check(self, tenant: str, url: str) -> None: ...
 
 
 class _NoObserver:
@@ -144,6 +150,7 @@ class JobService:
         limits: JobLimits | None = None,
         tracker: Tracker | None = None,
         events: JobEvents | None = None,
+        webhooks: WebhookCheck | None = None,
     ) -> None:
         """Args beyond the obvious:
         cache: the shared result cache (Redis, or memory for one process).
@@ -173,6 +180,7 @@ class JobService:
         self._limits = limits
         self._tracker = tracker
         self._events: JobEvents = events or MemoryEvents()
+        self._webhooks = webhooks
         # Finished records never change: keep them, so reads need neither store nor provider.
         self._finished: OrderedDict[tuple[str, str], JobRecord] = OrderedDict()
         self._max_local = max_local_records
@@ -221,12 +229,14 @@ class JobService:
                 errors=[FieldError("/inputs", f"at most {self._max_inputs} inputs")],
             )
         if body.webhook_url is not None:
-            # Notifications are a later part of the contract; accepting the field and
-            # never calling it would be worse than saying so.
-            raise ValidationFailed(
-                "webhook_url is not supported by this gateway yet.",
-                errors=[FieldError("/webhook_url", "not supported yet")],
-            )
+            if self._webhooks is None or self._tracker is None:
+                # Only the engine sees every job finish: without it a webhook would be
+                # sent only if someone happened to read the job. Saying so is better.
+                raise ValidationFailed(
+                    "webhook_url needs the job engine, which is off (engine.enabled).",
+                    errors=[FieldError("/webhook_url", "webhooks need the job engine")],
+                )
+            await self._webhooks.check(principal.tenant, body.webhook_url)
         adapter = self._adapter(resolved.ref.provider)
         note_provider(resolved.ref.provider)
         request = JobRequest(
@@ -256,7 +266,7 @@ class JobService:
             raise
         if record.done:
             await self._job_done(record)
-        elif self._tracker is not None:
+        if self._tracker is not None:
             try:
                 await self._tracker.track(record)
             except Exception as exc:
@@ -291,6 +301,8 @@ class JobService:
             upstream_id=submission.upstream_id,
             upstream_state=dict(submission.state),
             metadata=dict(body.metadata),
+            webhook_url=body.webhook_url,
+            notification=Notification() if body.webhook_url is not None else None,
         )
         if submission.report is not None:
             record = self._apply(record, submission.report)
@@ -446,9 +458,15 @@ class JobService:
 
     # -- what the job engine calls -----------------------------------------------------------
 
-    def use_tracker(self, tracker: Tracker) -> None:
-        """Hand every job submitted from now on to ``tracker`` (the job engine)."""
+    @property
+    def store(self) -> JobStore:
+        return self._store
+
+    def use_tracker(self, tracker: Tracker, webhooks: WebhookCheck | None = None) -> None:
+        """Hand every job submitted from now on to ``tracker`` (the job engine), which
+        also sends webhooks (``webhooks`` checks a submit's ``webhook_url``)."""
         self._tracker = tracker
+        self._webhooks = webhooks
         self._reuses_status = True
 
     async def load(self, tenant: str, job_id: str) -> JobRecord | None:
@@ -490,6 +508,8 @@ class JobService:
     def _remember(self, record: JobRecord) -> None:
         if not record.done:
             return
+        if record.notification is not None and record.notification.status == "pending":
+            return  # its webhook is still being delivered: the record will change
         key = (record.tenant, record.id)
         self._finished[key] = record
         self._finished.move_to_end(key)

@@ -1,12 +1,19 @@
-"""Configuration of the job engine (``engine``) and of how often it asks a provider (``poll``).
+"""Configuration of the job engine (``engine``), of how often it asks a provider (``poll``),
+and of webhooks (``webhooks``).
 
-``gateway.config.settings`` embeds ``EngineSettings`` as the ``engine`` section and
-``PollSettings`` under each ``providers[]`` entry as ``poll``.
+``gateway.config.settings`` embeds ``EngineSettings`` as the ``engine`` section,
+``WebhookSettings`` as ``webhooks``, and ``PollSettings`` under each ``providers[]``
+entry as ``poll``; ``gateway.config.loading`` reads the webhook secrets named by
+``env`` or ``file``.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import base64
+import binascii
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class _Frozen(BaseModel):
@@ -54,3 +61,63 @@ class PollSettings(_Frozen):
         if previous is None or progressed:
             return self.initial_seconds
         return min(self.max_seconds, previous * self.factor)
+
+
+class WebhookSecret(_Frozen):
+    """One tenant's signing secret (``whsec_`` + base64, as Standard Webhooks write it).
+
+    From an environment variable or a file (read once when the configuration loads), or
+    inline in ``value`` for published development secrets only (the demo's). A tenant
+    with several entries signs with each (a ``webhook-signature`` of several ``v1,``
+    values) while receivers move from the old secret to the new one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    tenant: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    env: str | None = None
+    file: Path | None = None
+    value: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WebhookSecret:
+        given = [s for s in (self.env, self.file) if s is not None]
+        if len(given) + (self.value is not None) != 1:
+            raise ValueError("give exactly one of 'env', 'file' or 'value'")
+        if self.value is not None and (problem := whsec_problem(self.value.get_secret_value())):
+            raise ValueError(problem)
+        return self
+
+
+class WebhookSettings(_Frozen):
+    """Webhooks (``webhook_url`` on submit): signing, and how long delivery is tried."""
+
+    secrets: list[WebhookSecret] = Field(default_factory=list)
+    #: Deliveries tried at most this often (the first included), then dead-lettered.
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    #: ... or for at most this long after the job finished, whichever ends first.
+    max_age_seconds: float = Field(default=86_400.0, gt=0, le=7 * 86_400)
+    #: The wait after the first failure; it doubles after each (with jitter) up to the max.
+    initial_backoff_seconds: float = Field(default=5.0, gt=0, le=3600)
+    max_backoff_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    #: One delivery attempt, connection and answer, at most this long.
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: Of the receiver's answer only this much is read (the status is what counts).
+    max_response_bytes: int = Field(default=4096, ge=0, le=1024 * 1024)
+
+    def tenant_secrets(self, tenant: str) -> list[str]:
+        """The tenant's signing secrets, as loaded (empty: webhooks are refused)."""
+        return [s.value.get_secret_value() for s in self.secrets if s.tenant == tenant and s.value]
+
+
+def whsec_problem(secret: str) -> str | None:
+    """Why ``secret`` is not a usable Standard Webhooks secret, or None."""
+    if not secret.startswith("whsec_"):
+        return "a webhook secret starts with 'whsec_' (Standard Webhooks)"
+    try:
+        key = base64.b64decode(secret[len("whsec_") :], validate=True)
+    except (binascii.Error, ValueError):
+        return "a webhook secret is 'whsec_' followed by base64"
+    if len(key) < 24:
+        return "a webhook secret needs at least 24 random bytes"
+    return None

@@ -1,5 +1,5 @@
 """The job engine's metrics (``gateway.jobs.engine``): how many jobs it tracks, how late
-its checks run, how many provider calls a job costs.
+its checks run, how many provider calls a job costs; and its webhooks' deliveries.
 
 Part of ``Metrics`` (``metrics.engine``), on the same registry; kept apart so each
 module stays about one thing.
@@ -12,6 +12,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # How late a check ran after it was due: on time is well under a second.
 _LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 OUTCOMES = ("changed", "unchanged", "error")
+WEBHOOK_OUTCOMES = ("delivered", "retried", "gone", "dead_lettered")
+# A delivery on the first attempt takes well under a second; retries take minutes to hours.
+_DELAY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400)
 
 
 class EngineMetrics:
@@ -53,6 +56,23 @@ class EngineMetrics:
             registry=r,
         )
 
+        self.webhook_attempts = Counter(
+            "gateway_webhook_attempts_total",
+            "Webhook delivery attempts, by outcome: delivered (2xx), retried (to be tried "
+            "again), gone (410 or a target the URL guard refused: stopped), dead_lettered "
+            "(out of attempts or time).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_attempts.labels(outcome)
+        self.webhook_delay = Histogram(
+            "gateway_webhook_delay_seconds",
+            "From the job's finish (as the gateway saw it) to the receiver's 2xx.",
+            buckets=_DELAY_BUCKETS,
+            registry=r,
+        )
+
     def init_provider(self, provider: str) -> None:
         for outcome in OUTCOMES:
             self.polls.labels(provider, outcome)
@@ -71,3 +91,10 @@ class EngineMetrics:
 
     def engine_tracked(self, count: int) -> None:
         self.tracked.set(count)
+
+    # WebhookObserver
+    def webhook_attempt(self, outcome: str) -> None:
+        self.webhook_attempts.labels(outcome).inc()
+
+    def webhook_delivered(self, delay_seconds: float) -> None:
+        self.webhook_delay.observe(max(0.0, delay_seconds))

@@ -17,7 +17,7 @@ from adapters.base import (
     ResultSet,
 )
 from adapters.outputs import Explanation, JobOutput, Output
-from gateway.state.store import JobRecord
+from gateway.state.store import JobRecord, Notification
 
 _OUTPUT: TypeAdapter[Output] = TypeAdapter(Output)
 _EXPLANATION: TypeAdapter[Explanation] = TypeAdapter(Explanation)
@@ -63,6 +63,7 @@ def record_to_json(r: JobRecord) -> str:
             "finished_at": _dt(r.finished_at),
             "metadata": dict(r.metadata),
             "webhook_url": r.webhook_url,
+            "notification": _notification(r.notification),
         },
         separators=(",", ":"),
     )
@@ -91,6 +92,29 @@ def record_from_json(raw: str | bytes) -> JobRecord:
         finished_at=_parse_dt(d.get("finished_at")),
         metadata=d.get("metadata") or {},
         webhook_url=d.get("webhook_url"),
+        notification=_parse_notification(d.get("notification")),
+    )
+
+
+def _notification(n: Notification | None) -> dict[str, Any] | None:
+    if n is None:
+        return None
+    return {
+        "status": n.status,
+        "attempts": n.attempts,
+        "last_error": n.last_error,
+        "delivered_at": _dt(n.delivered_at),
+    }
+
+
+def _parse_notification(d: Any) -> Notification | None:
+    if not d:
+        return None
+    return Notification(
+        status=d["status"],
+        attempts=int(d["attempts"]),
+        last_error=d.get("last_error"),
+        delivered_at=_parse_dt(d.get("delivered_at")),
     )
 
 

@@ -27,6 +27,8 @@ _log = structlog.get_logger("gateway.events")
 
 #: Seconds between reconnection attempts while Redis is away.
 _RECONNECT_SECONDS = 1.0
+#: Longest the listener may take to stop, and its connection to close.
+_CLOSE_SECONDS = 2.0
 
 
 class RedisEvents(LocalWatchers):
@@ -54,10 +56,14 @@ class RedisEvents(LocalWatchers):
             await asyncio.wait_for(self._subscribed.wait(), 2.0)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        if self._listener is None:
+            return
+        self._listener.cancel()
+        # Bounded: a pub/sub connection whose client was closed under it (or a hung Redis)
+        # must not hold up the app's shutdown.
+        done, _ = await asyncio.wait({self._listener}, timeout=_CLOSE_SECONDS)
+        if not done:
+            _log.warning("event_listener_not_stopped", seconds=_CLOSE_SECONDS)
 
     async def _listen(self) -> None:
         while True:
@@ -84,4 +90,4 @@ class RedisEvents(LocalWatchers):
             finally:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()
+                        await asyncio.wait_for(pubsub.aclose(), _CLOSE_SECONDS)

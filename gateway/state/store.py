@@ -20,9 +20,20 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from adapters.base import Counts, ErrorInfo, JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """Where the webhook of a job submitted with ``webhook_url`` stands."""
+
+    #: pending (not yet delivered; being tried), delivered, or failed (given up).
+    status: Literal["pending", "delivered", "failed"] = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,7 @@ class JobRecord:
     finished_at: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     webhook_url: str | None = None
+    notification: Notification | None = None
 
     @property
     def done(self) -> bool:

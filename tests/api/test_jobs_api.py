@@ -398,13 +398,16 @@ class TestRequestErrors:
             await submit(h, {"model": "ghost/x", "inputs": text_inputs()}), 404, "not_found"
         )
 
-    async def test_webhooks_are_refused_until_supported(self, h):
+    async def test_webhooks_are_refused_with_the_engine_off(self, h):
+        """Only the engine sees every job finish (tests/api/test_webhooks.py has the rest)."""
         body = {
             "model": "sentiment",
             "inputs": text_inputs(),
             "webhook_url": "https://hooks.example.com/x",
         }
-        await problem(await submit(h, body), 422, "validation_failed")
+        answer = await problem(await submit(h, body), 422, "validation_failed")
+        assert answer["errors"][0]["pointer"] == "/webhook_url"
+        assert "job engine" in answer["detail"]
 
     async def test_unknown_job(self, h):
         await problem(await h.client.get("/v1/jobs/job_nope", headers=AUTH), 404, "not_found")

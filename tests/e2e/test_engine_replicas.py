@@ -1,7 +1,8 @@
 """The job engine across three ``gateway serve`` replicas sharing one Redis.
 
 Hundreds of jobs are submitted and never read: each must finish, have its results
-fetched once into the cache and give its concurrent-jobs slot back, with no client
+fetched once into the cache, give its concurrent-jobs slot back and have its webhook
+delivered (verified with the official ``standardwebhooks`` package), with no client
 reading it, also when one replica is killed with SIGKILL halfway through; and the
 provider must never see one job checked twice within one check interval.
 """
@@ -9,6 +10,7 @@ provider must never see one job checked twice within one check interval.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -20,6 +22,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.e2e.client import Api, job_body
 from tests.e2e.replicas import REPLICAS, Cluster, RedisServer, Simulators
@@ -64,12 +70,50 @@ def engine_cluster(
         c.close()
 
 
-async def submit_all(api: Api, n: int) -> list[str]:
+#: The demo configuration's published signing secret (config/demo.yaml).
+DEMO_WEBHOOK_SECRET = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1wdWJsaXNoZWQtaW4tdGhlLVJFQURNRQ=="
+
+
+class Receiver:
+    """A webhook receiver in the test process; it verifies every delivery as it comes."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.bad: list[str] = []
+        self.all_in = asyncio.Event()
+        self.server = TestServer(self._app(), host="127.0.0.1")
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/hook", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            payload = Webhook(DEMO_WEBHOOK_SECRET).verify(raw, dict(request.headers))
+        except WebhookVerificationError as exc:
+            self.bad.append(str(exc))
+            return web.Response(status=400)
+        assert payload["type"] == "job.succeeded", payload
+        self.ids.append(request.headers["webhook-id"])
+        if len(set(self.ids)) >= JOBS:
+            self.all_in.set()
+        return web.Response(status=204)
+
+
+async def submit_all(api: Api, n: int, hook: str) -> list[str]:
     limit = asyncio.Semaphore(24)
 
     async def one(i: int) -> str:
-        async with limit:
-            answer = await api.call("POST", i, "/v1/jobs", body=job_body(2, tag=f"e{i}-"))
+        body = {**job_body(2, tag=f"e{i}-"), "webhook_url": hook}
+        while True:
+            async with limit:
+                answer = await api.call("POST", i, "/v1/jobs", body=body)
+            if answer.status != 429:
+                break
+            # The demo key's submit rate (config/demo.yaml): back off as a client would.
+            await asyncio.sleep(float(answer.headers["Retry-After"]))
         assert answer.status == 202, answer
         job_id: str = answer.body["id"]
         return job_id
@@ -117,10 +161,21 @@ def checks_per_job(cluster: Cluster, upstream: dict[str, str]) -> dict[str, list
 
 
 async def run(cluster: Cluster, kill_one: bool, measured: Callable[[str], None]) -> None:
+    receiver = Receiver()
+    await receiver.server.start_server()
+    try:
+        await _run(cluster, kill_one, measured, receiver)
+    finally:
+        await receiver.server.close()
+
+
+async def _run(
+    cluster: Cluster, kill_one: bool, measured: Callable[[str], None], receiver: Receiver
+) -> None:
     async with aiohttp.ClientSession() as session:
         api = Api(session, cluster.urls)
         started = time.monotonic()
-        ids = await submit_all(api, JOBS)
+        ids = await submit_all(api, JOBS, str(receiver.server.make_url("/hook")))
         if kill_one:
             await asyncio.sleep(1.0)  # the replicas are busy with checks now
             cluster.gateways[1].kill()
@@ -159,6 +214,17 @@ async def run(cluster: Cluster, kill_one: bool, measured: Callable[[str], None])
             assert answer.status == 200, answer
             assert answer.headers["Cache-Status"].endswith("hit")
         assert len(cluster.sims.requests(limit=100_000)) == before
+        # Every webhook arrived, signed right (at least once: a kill may repeat one).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(receiver.all_in.wait(), 20)
+        assert not receiver.bad
+        assert set(receiver.ids) == {f"msg_{job_id}" for job_id in ids}
+        if not kill_one:
+            assert len(receiver.ids) == JOBS
+        measured(
+            f"engine webhooks: {len(set(receiver.ids))} of {JOBS} delivered and verified with "
+            f"standardwebhooks, {len(receiver.ids) - len(set(receiver.ids))} repeated"
+        )
         # Every slot came back: the tenant may have as many unfinished jobs as it likes.
         with cluster.redis.client() as r:
             slots = [k for k in r.scan_iter(match=f"{cluster.prefix}:slots:*")]
