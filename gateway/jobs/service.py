@@ -454,6 +454,9 @@ class JobService:
         await self._events.publish(updated.id)
         self._remember(updated)
         await self._job_done(updated)
+        if self._tracker is not None:
+            # Its webhook goes now, not at the engine's next check of the job.
+            await self._tracker.track(updated)
         return updated
 
     # -- what the job engine calls -----------------------------------------------------------

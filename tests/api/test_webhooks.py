@@ -254,3 +254,28 @@ async def test_another_tenants_secret_never_signs_and_its_job_stays_hidden(make_
         assert (await h.client.get(f"/v1/jobs/{job['id']}", headers=OTHER_AUTH)).status == 404
     finally:
         await server.close()
+
+
+async def test_a_cancelled_job_is_notified_at_once_not_at_the_next_check(make_gateway):
+    from adapters.modzy.simulator import SimSettings, create_simulator
+
+    receiver = Receiver()
+    server = await start(receiver)
+    try:
+        slow = create_simulator(None, SimSettings(queue_seconds=30, item_seconds=30))
+        # The engine would look again only after 30 s: the cancel itself must notify.
+        lazy = {"modzy": {"poll": {"initial_seconds": 30, "max_seconds": 30}}}
+        h = await gateway(make_gateway, sim_apps={"modzy": slow}, provider_over=lazy)
+        url = str(server.make_url("/hook"))
+        job = await (await h.client.post("/v1/jobs", json=body(url), headers=AUTH)).json()
+        cancelled = await h.client.delete(f"/v1/jobs/{job['id']}", headers=AUTH)
+        assert (await cancelled.json())["status"] == "cancelled"
+        await asyncio.wait_for(receiver.arrived.wait(), 5)
+        headers, raw, _ = receiver.got[0]
+        payload = Webhook(SECRET).verify(raw, headers)
+        assert payload["type"] == "job.cancelled"
+        assert payload["data"]["id"] == job["id"] and payload["data"]["status"] == "cancelled"
+        done = await job_when(h, job["id"], lambda j: j["notification"]["status"] == "delivered")
+        assert done["notification"]["attempts"] == 1
+    finally:
+        await server.close()
