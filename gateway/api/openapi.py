@@ -70,6 +70,13 @@ _PREFER = {
     "schema": {"type": "string"},
     "description": "wait=<seconds> (at most 60): hold the answer until the job is done.",
 }
+_LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "description": "The id of the last event the client has: only later changes are sent.",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,30}$"},
+}
 _REQUEST_ID = {
     "name": "X-Request-ID",
     "in": "header",
@@ -196,6 +203,27 @@ def openapi_document() -> dict[str, Any]:
                     **_problems(401, 403, 404, 409, 422, 429, 502, 503, 504),
                 },
             },
+        },
+        "/v1/jobs/{job_id}/events": {
+            "get": {
+                "operationId": "streamJobEvents",
+                "summary": "A job's changes, live (Server-Sent Events)",
+                "description": (
+                    "One `job` event (`id`: a number that grows with the job's progress, "
+                    "`data`: the Job) now and at each change of status or counts; the "
+                    "stream ends after the terminal one. Comment lines keep an idle "
+                    "stream alive. `Last-Event-ID` resumes after the event it names, on "
+                    "any replica."
+                ),
+                "parameters": [_JOB_ID, _LAST_EVENT_ID],
+                "responses": {
+                    "200": {
+                        "description": "The event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_problems(401, 403, 404, 422, 429, 502, 503, 504),
+                },
+            }
         },
         "/v1/jobs/{job_id}/results": {
             "get": {

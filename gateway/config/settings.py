@@ -22,7 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.auth.settings import ApiKeySettings, AuthSettings, UrlGuardSettings
-from gateway.jobs.settings import EngineSettings, PollSettings, WebhookSettings
+from gateway.jobs.settings import (
+    EngineSettings,
+    EventStreamSettings,
+    PollSettings,
+    WebhookSettings,
+)
 from gateway.limits.provider_resilience import (
     CircuitBreakerSettings,
     PacingSettings,
@@ -152,6 +157,8 @@ class Settings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     #: Webhooks: per-tenant signing secrets, and how long a delivery is tried.
     webhooks: WebhookSettings = WebhookSettings()
+    #: Live events (Server-Sent Events): heartbeats, per-credential cap, stream length.
+    events: EventStreamSettings = EventStreamSettings()
 
     @classmethod
     def settings_customise_sources(

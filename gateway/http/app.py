@@ -30,6 +30,7 @@ from gateway.http.keys import (
     CLOCK,
     JOBS,
     LIFECYCLE,
+    LIVE,
     METRICS,
     SETTINGS,
     STORE,
@@ -46,6 +47,7 @@ from gateway.http.routes import add_routes
 from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
 from gateway.jobs.engine import JobEngine
+from gateway.jobs.live import LiveJobs
 from gateway.jobs.service import JobService
 from gateway.jobs.webhooks import Webhooks
 from gateway.limits.buckets import Buckets, MemoryBuckets, RedisBuckets
@@ -198,6 +200,21 @@ def create_app(
         limits=job_limits,
         events=events,
     )
+    app[LIVE] = LiveJobs(
+        app[JOBS],
+        events,
+        job_limits,
+        settings.events,
+        # With the engine on, changes arrive as events and a re-read is only a safety
+        # net; with it off nothing else moves the job, so a stream polls like a long poll.
+        recheck_seconds=(
+            settings.events.heartbeat_seconds
+            if settings.engine.enabled
+            else settings.wait_poll_interval
+        ),
+        clock=clock,
+    )
+    metrics.engine.event_streams_open.set_function(lambda: app[LIVE].open_count)
     add_routes(app)
     app.cleanup_ctx.append(_upstreams_ctx)
     app.cleanup_ctx.append(_events_ctx(events))
@@ -338,3 +355,6 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
 
 async def _drain(app: web.Application) -> None:
     app[LIFECYCLE].draining = True
+    # Event streams never end by themselves before their job does: end them, so the
+    # shutdown need not wait for them (their clients resume on another replica).
+    app[LIVE].close_all()

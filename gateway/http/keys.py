@@ -12,6 +12,7 @@ from gateway.clock import Clock
 from gateway.config.settings import Settings
 from gateway.http.lifecycle import Lifecycle
 from gateway.jobs.catalog import ModelCatalog
+from gateway.jobs.live import LiveJobs
 from gateway.jobs.service import JobService
 from gateway.limits.ratelimit import CallerLimiter
 from gateway.observability.metrics import Metrics
@@ -27,6 +28,7 @@ AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
 ADAPTERS = web.AppKey("adapters", dict[str, ProviderAdapter])
 UPSTREAMS = web.AppKey("upstreams", list[Upstream])
 JOBS = web.AppKey("jobs", JobService)
+LIVE = web.AppKey("live", LiveJobs)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 CALLER_LIMITER = web.AppKey("caller_limiter", CallerLimiter)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.handlers import jobs, meta, results
+from gateway.http.handlers import events, jobs, meta, results
 from gateway.http.keys import SETTINGS
 
 
@@ -14,6 +14,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/v1/jobs", jobs.list_jobs, allow_head=False)
     r.add_get("/v1/jobs/{job_id}", jobs.get_job, allow_head=False)
     r.add_delete("/v1/jobs/{job_id}", jobs.cancel_job)
+    r.add_get("/v1/jobs/{job_id}/events", events.job_events, allow_head=False)
     r.add_get("/v1/jobs/{job_id}/results", results.get_results, allow_head=False)
     r.add_get("/v1/jobs/{job_id}/results/{input}", results.get_result_item, allow_head=False)
     r.add_get("/v1/providers", meta.list_providers, allow_head=False)

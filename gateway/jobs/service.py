@@ -167,9 +167,11 @@ class JobService:
         self._clock = clock
         self._max_inputs = max_inputs
         self._poll_interval = poll_interval
-        self._observer: JobObserver = observer or _NoObserver()
-        self._freshness: Freshness = freshness or MemoryFreshness(clock.monotonic)
-        self._coalescer = coalescer or Coalescer()
+        self._observer: JobObserver = observer if observer is not None else _NoObserver()
+        self._freshness: Freshness = (
+            freshness if freshness is not None else MemoryFreshness(clock.monotonic)
+        )
+        self._coalescer = coalescer if coalescer is not None else Coalescer()
         self._idempotency: IdempotencyStore = idempotency or MemoryIdempotencyStore(
             ttl_seconds=24 * 3600, clock=clock.monotonic
         )
@@ -179,7 +181,8 @@ class JobService:
         self._reuses_status = status_cache_seconds > 0 or tracker is not None
         self._limits = limits
         self._tracker = tracker
-        self._events: JobEvents = events or MemoryEvents()
+        # "is None", not "or": an events object with no watchers yet has len() 0.
+        self._events: JobEvents = events if events is not None else MemoryEvents()
         self._webhooks = webhooks
         # Finished records never change: keep them, so reads need neither store nor provider.
         self._finished: OrderedDict[tuple[str, str], JobRecord] = OrderedDict()
@@ -344,7 +347,7 @@ class JobService:
         async with self._events.watch(record.id) as changed:
             if self._tracker is not None:
                 # A change between the first read and the watch would be missed.
-                record = await self._reload(record)
+                record = await self.current(record)
             while not record.done:
                 left = deadline - self._clock.monotonic()
                 if left <= 0:
@@ -352,12 +355,13 @@ class JobService:
                 with waiting(), contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), min(self._poll_interval, left))
                 changed.clear()
-                record = await self._reload(record)
+                record = await self.current(record)
         return record
 
-    async def _reload(self, record: JobRecord) -> JobRecord:
-        """The job as it is now: from the store when the engine tracks it."""
-        if self._tracker is not None:
+    async def current(self, record: JobRecord) -> JobRecord:
+        """The job as it is now: as stored (any replica may have moved it), refreshed
+        from the provider if that is not recent enough."""
+        if not record.done:
             record = await self._store.get(record.tenant, record.id) or record
         return await self._refresh(record)
 

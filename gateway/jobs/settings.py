@@ -1,10 +1,10 @@
 """Configuration of the job engine (``engine``), of how often it asks a provider (``poll``),
-and of webhooks (``webhooks``).
+of webhooks (``webhooks``) and of live event streams (``events``).
 
 ``gateway.config.settings`` embeds ``EngineSettings`` as the ``engine`` section,
-``WebhookSettings`` as ``webhooks``, and ``PollSettings`` under each ``providers[]``
-entry as ``poll``; ``gateway.config.loading`` reads the webhook secrets named by
-``env`` or ``file``.
+``WebhookSettings`` as ``webhooks``, ``EventStreamSettings`` as ``events``, and
+``PollSettings`` under each ``providers[]`` entry as ``poll``; ``gateway.config.loading``
+reads the webhook secrets named by ``env`` or ``file``.
 """
 
 from __future__ import annotations
@@ -108,6 +108,25 @@ class WebhookSettings(_Frozen):
     def tenant_secrets(self, tenant: str) -> list[str]:
         """The tenant's signing secrets, as loaded (empty: webhooks are refused)."""
         return [s.value.get_secret_value() for s in self.secrets if s.tenant == tenant and s.value]
+
+
+class EventStreamSettings(_Frozen):
+    """Live events (``GET /v1/jobs/{id}/events``, Server-Sent Events)."""
+
+    #: A comment line this often keeps proxies and load balancers from cutting an idle
+    #: stream (most cut after 60 s of silence).
+    heartbeat_seconds: float = Field(default=15.0, ge=1, le=300)
+    #: Streams one credential may hold open at once, on every replica together
+    #: (429 ``concurrency_limited`` beyond it).
+    max_per_credential: int = Field(default=20, ge=1, le=10_000)
+    #: A stream is closed after this long; the client reconnects with ``Last-Event-ID``
+    #: and misses nothing. Bounds how long one connection pins one replica.
+    max_stream_seconds: float = Field(default=1800.0, ge=10, le=86_400)
+    #: A client that takes no data for this long (a write, or a heartbeat, unacknowledged)
+    #: is cut off, so a stalled reader holds no buffers.
+    send_timeout_seconds: float = Field(default=30.0, ge=1, le=600)
+    #: What the stream tells a browser's EventSource to wait before reconnecting.
+    retry_ms: int = Field(default=2000, ge=0, le=600_000)
 
 
 def whsec_problem(secret: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Limits on jobs rather than requests: unfinished jobs per credential, jobs per day.
+"""Limits on jobs rather than requests: unfinished jobs per credential, jobs per day,
+and open event streams per credential.
 
 * **Concurrent jobs** (Stripe's second limiter): each credential may hold
   ``concurrent_jobs`` unfinished jobs. A submit takes a slot named by the job id
@@ -9,7 +10,12 @@
   before the provider is asked and given back if the submit fails, so an exhausted
   quota means the provider sees no new job.
 
-Both live in Redis (one small script each, timed by Redis's clock) or in this
+* **Open event streams**: each credential may hold ``events.max_per_credential``
+  streams (``GET /v1/jobs/{id}/events``) open at once, across replicas. A stream holds
+  a lease in the same kind of sorted set as the slots, renewed while it runs, so a
+  replica that dies gives its streams' places back when their leases run out.
+
+All live in Redis (one small script each, timed by Redis's clock) or in this
 process, and fall back like the rate limits do (``gateway.limits.ratelimit.SharedLimits``).
 """
 
@@ -274,6 +280,34 @@ class JobLimits:
         await self._local.give_slot(key, job_id)
         if self._shared is not None:
             await self._give(Held(key, job_id, False), lambda c: c.give_slot(key, job_id))
+
+    async def open_stream(
+        self, principal: Principal, stream_id: str, limit: int, ttl: float
+    ) -> Held:
+        """A place for one more open event stream of this credential, or raise 429."""
+        key = self._keys.event_streams(principal.tenant, f"k{hashed(principal.key_id)}")
+        taken, local, enforce = await self._take(
+            lambda c, div: c.take_slot(key, stream_id, max(1, limit // div), ttl)
+        )
+        self._count("event_streams", taken.admitted, enforce)
+        if not taken.admitted and enforce:
+            raise ConcurrencyLimited(
+                f"This credential may hold {limit} event streams open at a time.",
+                headers={"Retry-After": "5"},
+            )
+        return Held(key, stream_id, local)
+
+    async def renew_stream(self, held: Held, limit: int, ttl: float) -> None:
+        """Keep a stream's place for ``ttl`` more seconds (it is still open)."""
+
+        async def renew(counters: JobCounters) -> None:
+            await counters.take_slot(held.key, str(held.item), limit, ttl)
+
+        # Where it was taken, softly: if Redis is away the lease runs out by itself.
+        await self._give(held, renew)
+
+    async def close_stream(self, held: Held) -> None:
+        await self._give(held, lambda c: c.give_slot(held.key, str(held.item)))
 
     async def slots_in_use(self, tenant: str, key_id: str) -> int:
         counters = self._shared or self._local

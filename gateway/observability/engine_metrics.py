@@ -1,5 +1,6 @@
 """The job engine's metrics (``gateway.jobs.engine``): how many jobs it tracks, how late
-its checks run, how many provider calls a job costs; and its webhooks' deliveries.
+its checks run, how many provider calls a job costs; its webhooks' deliveries; and the
+live event streams open.
 
 Part of ``Metrics`` (``metrics.engine``), on the same registry; kept apart so each
 module stays about one thing.
@@ -70,6 +71,12 @@ class EngineMetrics:
             "gateway_webhook_delay_seconds",
             "From the job's finish (as the gateway saw it) to the receiver's 2xx.",
             buckets=_DELAY_BUCKETS,
+            registry=r,
+        )
+
+        self.event_streams_open = Gauge(
+            "gateway_event_streams_open",
+            "Event streams (GET /v1/jobs/{id}/events) this replica holds open.",
             registry=r,
         )
 

@@ -58,6 +58,10 @@ class Keyspace:
         """A sorted set of a credential's unfinished jobs, scored by their expiry."""
         return f"{self.prefix}:slots:{{{tenant}}}:{who}"
 
+    def event_streams(self, tenant: str, who: str) -> str:
+        """A sorted set of a credential's open event streams, scored by their lease's end."""
+        return f"{self.prefix}:streams:{{{tenant}}}:{who}"
+
     def daily_jobs(self, tenant: str, provider: str) -> str:
         """A hash of jobs per UTC day (field: the day number) for a tenant and provider."""
         return f"{self.prefix}:quota:{{{tenant}}}:{provider}"

@@ -32,6 +32,8 @@ ROUTES: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("GET", "/v1/jobs/{id}/results?format=csv", {}),
     ("GET", "/v1/jobs/{id}/results?format=ndjson", {}),
     ("GET", "/v1/jobs/{id}/results/review-1", {}),
+    ("GET", "/v1/jobs/{id}/events", {}),
+    ("GET", "/v1/jobs/{id}/events", {"Last-Event-ID": "0"}),
     ("DELETE", "/v1/jobs/{id}", {}),
 )
 BODY = {"model": "sentiment", "inputs": [{"name": "review-1", "text": "Great product"}]}

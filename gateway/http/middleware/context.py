@@ -77,7 +77,8 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             status=status,
             seconds=elapsed,
             upstream_seconds=facts.upstream_seconds,
-            waited="wait" in request.headers.get("Prefer", "").lower(),
+            # Long polls and event streams: their time is mostly the caller's wait.
+            waited=facts.wait_seconds > 0 or "wait" in request.headers.get("Prefer", "").lower(),
             cache=facts.cache,
         )
         if facts.tenant is not None:
