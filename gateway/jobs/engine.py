@@ -231,7 +231,7 @@ class JobEngine:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-            await self._queue.close()
+            await self._queue.close(self._settings.shutdown_grace_seconds)
 
 
 def _progressed(before: JobRecord, after: JobRecord) -> bool:

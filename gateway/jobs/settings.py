@@ -39,6 +39,12 @@ class EngineSettings(_Frozen):
     #: than ``max_staleness_seconds`` and schedules it again (a safety net: a check is
     #: never lost, but a Redis that lost data can drop one).
     sweep_seconds: float = Field(default=60.0, ge=1, le=3600)
+    #: On SIGTERM (after the HTTP drain), the engine tasks running on this replica get
+    #: this long to finish; a task that would start meanwhile is handed back to the
+    #: queue for another replica. What is still running then is cancelled and runs again
+    #: elsewhere after ``lease_seconds``. Keep shutdown_timeout + this under the pod's
+    #: termination grace period.
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0, le=60)
 
 
 class PollSettings(_Frozen):

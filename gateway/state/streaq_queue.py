@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,6 +82,14 @@ class StreaqQueue:
         self._worker = worker
         self._tasks: dict[str, Any] = {}
         self._runner: asyncio.Task[None] | None = None
+        #: Set from close() on: tasks that start now are handed back, not run.
+        self._stopping = False
+        self._hand_back_at = 0.0
+        self._active = 0
+        #: Tasks this replica gave back to the queue while stopping.
+        self.handed_back = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         # streaq logs every task at INFO; the engine logs what matters itself.
         logging.getLogger("streaq").setLevel(logging.WARNING)
 
@@ -88,6 +97,15 @@ class StreaqQueue:
         handler = spec.handler
 
         async def run(args: dict[str, Any]) -> None:
+            if self._stopping:
+                # This replica is going: give the task back to the queue, due just after
+                # this worker is gone, so another replica takes it then rather than when
+                # its lease lapses. (It costs the task one of its tries.)
+                delay = max(0.0, self._hand_back_at - time.monotonic()) + 1.0
+                self.handed_back += 1
+                raise StreaqRetry("handed back", delay=timedelta(seconds=delay))
+            self._active += 1
+            self._idle.clear()
             try:
                 await handler(args)
             except Exception as exc:
@@ -95,6 +113,10 @@ class StreaqQueue:
                 # up to the task's max_tries; anything else would fail it for good.
                 _log.warning("engine_task_failed", task=spec.name, error=repr(exc))
                 raise StreaqRetry(repr(exc)) from exc
+            finally:
+                self._active -= 1
+                if self._active == 0:
+                    self._idle.set()
 
         self._tasks[spec.name] = self._worker.task(
             name=spec.name,
@@ -134,11 +156,19 @@ class StreaqQueue:
         if self._runner.done():
             self._runner.result()
 
-    async def close(self) -> None:
+    async def close(self, grace_seconds: float = 0.0) -> None:
         if self._runner is None:
             return
-        # Running tasks are cancelled; unacknowledged, they run again on another replica
-        # once their claim lapses (``lease_seconds``).
+        # Tasks running now get the grace to finish; a task that starts meanwhile is
+        # handed back. (streaq stops fetching gracefully only from its own signal
+        # handler, which would take SIGTERM from aiohttp's.)
+        self._stopping = True
+        self._hand_back_at = time.monotonic() + grace_seconds
+        if grace_seconds > 0 and not self._runner.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace_seconds)
+        # What still runs is cancelled; unacknowledged, it runs again on another replica
+        # once its claim lapses (``lease_seconds``), as do tasks fetched but not started.
         self._runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._runner

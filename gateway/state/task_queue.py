@@ -54,8 +54,9 @@ class TaskQueue(Protocol):
         """Start running tasks (this replica becomes a worker)."""
         ...
 
-    async def close(self) -> None:
-        """Stop taking tasks; what is running is finished or handed back."""
+    async def close(self, grace_seconds: float = 0.0) -> None:
+        """Stop taking tasks; what is running gets ``grace_seconds`` to finish, then is
+        cancelled (on Redis it runs again on another replica once its lease lapses)."""
         ...
 
 
@@ -134,13 +135,15 @@ class MemoryTaskQueue:
             self._waiting.pop(task_id, None)
             self._schedule(name, args, delay, task_id, tries=0)
 
-    async def close(self) -> None:
+    async def close(self, grace_seconds: float = 0.0) -> None:
         self._closed = True
         for handle in self._waiting.values():
             if handle is not None:
                 handle.cancel()
         self._waiting.clear()
         running = list(self._running)
+        if running and grace_seconds > 0:
+            await asyncio.wait(running, timeout=grace_seconds)
         for task in running:
             task.cancel()
         for task in running:

@@ -26,6 +26,7 @@ NAMES = sorted(chart.SCENARIOS)
 EXISTING_API_KEYS = [{"id": "ops", "sha256": "b" * 64, "tenant": "platform", "scopes": ["admin"]}]
 EXISTING_REDIS_URL = "redis://:stand-in@redis.data.svc:6379/0"
 EXISTING_HMAC_SECRET = "stand-in-hmac-secret-of-64-bytes-" + "x" * 31
+EXISTING_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"stand-in-webhook-secret-32-bytes").decode()
 
 
 def _public_key_pem() -> str:
@@ -41,6 +42,8 @@ def _existing_secret(values) -> dict[str, str]:
     for kid, k in values["jwtKeys"].items():
         pem = k["type"] == "publicKey"
         data[k.get("secretKey", f"jwt-{kid}")] = _public_key_pem() if pem else EXISTING_HMAC_SECRET
+    for name, w in values["webhookSecrets"].items():
+        data[w.get("secretKey", f"webhook-{name}")] = EXISTING_WEBHOOK_SECRET
     return data
 
 
@@ -146,6 +149,19 @@ def test_jwt_keys_are_files_beside_the_config(name, tmp_path):
         assert (path.parent / key[field]).read_text().strip()
 
 
+@pytest.mark.parametrize("name", ["production", "existing-secret"])
+def test_webhook_secrets_are_files_beside_the_config(name, tmp_path):
+    docs, values = chart.scenario(name), chart.values_of(name)
+    path, _ = _pod_files_and_env(docs, values, tmp_path)
+    secrets = yaml.safe_load(path.read_text())["webhooks"]["secrets"]
+    wanted = values["webhookSecrets"]
+    assert [(s["tenant"], s["file"]) for s in secrets] == [
+        (wanted[n]["tenant"], f"webhooks/{n}") for n in sorted(wanted)
+    ]
+    for entry in secrets:
+        assert (path.parent / entry["file"]).read_text().startswith("whsec_")
+
+
 def test_secret_values_never_reach_the_configmap():
     docs = chart.scenario("production")
     config = chart.find(docs, "ConfigMap", f"{chart.RELEASE}-gateway")["data"]["gateway.yaml"]
@@ -154,6 +170,8 @@ def test_secret_values_never_reach_the_configmap():
         assert value not in config
     for pem in secrets["jwtKeys"].values():
         assert pem.splitlines()[1] not in config
+    for value in secrets["webhookSecrets"].values():
+        assert value not in config
     assert "api_keys" not in yaml.safe_load(config)  # apiKeysIn: secret
 
 

@@ -55,6 +55,8 @@ def test_scenarios_cover_what_the_issue_asks():
         (('apiKeys={"k":{"sha256":"' + "a" * 64 + '"}}',), (), "tenant"),
         (('jwtKeys={"k1":{"type":"pem","algorithms":["ES256"]}}',), (), "jwtKeys.k1.type"),
         (('jwtKeys={"k1":{"type":"secret","algorithms":["none"]}}',), (), "algorithms"),
+        (('webhookSecrets={"w":{"tenant":"no spaces"}}',), (), "tenant"),
+        (('secretValues.webhookSecrets={"w":"not-whsec"}',), (), "webhookSecrets"),
         (("metrics.port=0",), (), "metrics.port"),
         ((), ("metrics.port=9102",), "metrics.port"),
         (("replicas=3",), (), "replicas"),  # a typo of replicaCount
@@ -131,6 +133,21 @@ def test_lint_enforces_the_schema_too():
                 'config.auth={"jwt":{"issuer":"i","audience":"a"}}',
             ),
             "jwtKeys.k1: no key material; set secretValues.jwtKeys.jwt-k1",
+        ),
+        (
+            ('webhookSecrets={"acme":{"tenant":"acme"}}',),
+            "webhookSecrets.acme: no secret; set secretValues.webhookSecrets.webhook-acme",
+        ),
+        (
+            ('config.webhooks={"secrets":[{"tenant":"acme","env":"WHSEC"}]}',),
+            "config.webhooks.secrets is set by the chart: use webhookSecrets",
+        ),
+        (
+            (
+                'existingSecret="mine"',
+                'secretValues.webhookSecrets={"webhook-a":"whsec_' + "A" * 32 + '"}',
+            ),
+            "secretValues.webhookSecrets is unused with existingSecret",
         ),
     ],
 )

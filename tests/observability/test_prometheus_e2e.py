@@ -3,7 +3,9 @@
 A real Prometheus (Debian's binary, temp config and storage, loopback port, 1 s
 scrapes) scrapes a real gateway on loopback while it serves demo traffic against
 the provider simulators: successful jobs, a job with a failing item, 4xx answers,
-a provider fault, a provider 429 with Retry-After, concurrent reads of one job.
+a provider fault, a provider 429 with Retry-After, concurrent reads of one job; and a
+second replica with the job engine on, whose jobs nobody reads, with webhooks to a
+receiver on loopback and event streams.
 Then every query of every panel goes through Prometheus's HTTP API, with the
 template variables at "All", and must return at least one finite value, and may
 only select metrics the gateway exports.
@@ -32,9 +34,13 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from adapters.modzy import EXAMPLES
 from adapters.simulation import Fault
+from gateway.auth.settings import UrlGuardSettings
+from gateway.jobs.settings import EngineSettings, WebhookSettings
 from gateway.limits.settings import RateLimitSettings
 from gateway.observability.settings import MetricsSettings
 from gateway.state.keyspace import Keyspace
@@ -52,6 +58,9 @@ from tests.observability.support import (
 )
 
 pytestmark = pytest.mark.timeout(90)
+
+#: A signing secret for the engine replica's webhooks (published: the demo's own).
+DEMO_SECRET = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1wdWJsaXNoZWQtaW4tdGhlLVJFQURNRQ=="
 
 SCRAPE_SECONDS = 1
 RATE_INTERVAL = "30s"
@@ -76,6 +85,8 @@ MAY_BE_FLAT: dict[str, str] = {
     "under the pacer moves these",
     "Limit decisions without Redis": "only a Redis failure under the caller limits moves "
     "these (tests/api/test_ratelimit_failures.py drives them)",
+    "Webhooks dead-lettered (1 h)": "only a receiver that fails for every attempt is "
+    "dead-lettered (tests/api/test_webhooks.py drives it); here every webhook arrives",
 }
 _COUNTER_RATE = re.compile(
     r"\b(?:(?:rate|irate|increase)\(\s*[A-Za-z_:][A-Za-z0-9_:]*_total\b|changes\()"
@@ -101,7 +112,7 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[Any]:
     procs: list[asyncio.subprocess.Process] = []
     log_path = tmp_path / "prometheus.log"
 
-    async def start(target: str) -> str:
+    async def start(*targets: str) -> str:
         port = free_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(
@@ -110,7 +121,7 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[Any]:
             f"  scrape_timeout: {SCRAPE_SECONDS}s\n"
             "scrape_configs:\n"
             "  - job_name: gateway\n"
-            f"    static_configs: [{{targets: ['{target}']}}]\n"
+            f"    static_configs: [{{targets: {list(targets)}}}]\n"
         )
         with log_path.open("wb") as log:  # the child keeps its own descriptor
             proc = await asyncio.create_subprocess_exec(
@@ -201,6 +212,29 @@ async def demo_round(h: Harness, shared: SharedState) -> None:
     await wait(throttled_job)
 
 
+async def engine_round(e: Harness, receiver: str) -> None:
+    """Traffic for the Engine row, on a gateway with the engine on: a job nobody reads,
+    with a webhook, followed by an event stream to its end."""
+    body = {
+        "model": "sentiment",
+        "inputs": [{"name": "a", "text": "Lovely"}, {"name": "b", "text": "Dull"}],
+        "webhook_url": receiver,
+    }
+    r = await e.client.post("/v1/jobs", json=body, headers=AUTH)
+    assert r.status == 202, await r.text()
+    job_id = (await r.json())["id"]
+    async with e.client.get(f"/v1/jobs/{job_id}/events", headers=AUTH) as stream:
+        assert stream.status == 200
+        text = await asyncio.wait_for(stream.text(), 15)
+    assert '"done": true' in text
+    for _ in range(100):
+        r = await e.client.get(f"/v1/jobs/{job_id}", headers=AUTH)
+        if (await r.json())["notification"]["status"] == "delivered":
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the webhook was not delivered")
+
+
 async def query(s: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
     async with s.get(f"{base}/api/v1/query", params={"query": promql}) as r:
         body = await r.json()
@@ -242,8 +276,22 @@ async def shared_state(redis_url: str) -> AsyncIterator[SharedState]:
         await client.aclose()
 
 
+@pytest.fixture
+async def webhook_receiver() -> AsyncIterator[str]:
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("/hook"))
+    await server.close()
+
+
 async def test_every_dashboard_panel_has_data_in_a_real_prometheus(
-    make_gateway, prometheus, redis_url, shared_state
+    make_gateway, prometheus, redis_url, shared_state, webhook_receiver
 ):
     started = time.monotonic()
     dashboard = load_dashboard()
@@ -261,15 +309,32 @@ async def test_every_dashboard_panel_has_data_in_a_real_prometheus(
             }
         ),
     )
-    base = await prometheus(f"127.0.0.1:{h.client.server.port}")
+    # A second replica on the same Redis with the job engine on (the first keeps it off,
+    # so its reads still ask the provider, coalesce and meet its faults), for the Engine row.
+    e = await make_gateway(
+        ["modzy"],
+        redis=RedisSettings(url=redis_url, prefix=shared_state.keys.prefix),
+        engine=EngineSettings(),
+        provider_over={"modzy": {"poll": {"initial_seconds": 0.1, "max_seconds": 0.4}}},
+        webhooks=WebhookSettings.model_validate(
+            {"secrets": [{"tenant": "acme", "value": DEMO_SECRET}]}
+        ),
+        url_guard=UrlGuardSettings(allow_http=True, allowed_networks=["127.0.0.0/8"]),
+    )
+    base = await prometheus(
+        f"127.0.0.1:{h.client.server.port}", f"127.0.0.1:{e.client.server.port}"
+    )
 
     exported = exported_names(await (await h.client.get("/metrics")).text())
+    exported |= exported_names(await (await e.client.get("/metrics")).text())
     rounds = 0
     async with aiohttp.ClientSession() as s:
         while True:
             await demo_round(h, shared_state)
+            await engine_round(e, webhook_receiver)
             rounds += 1
-            exported |= exported_names(await (await h.client.get("/metrics")).text())
+            for replica in (h, e):
+                exported |= exported_names(await (await replica.client.get("/metrics")).text())
             await asyncio.sleep(SCRAPE_SECONDS * 1.5)  # let Prometheus scrape the round
             if rounds < MIN_ROUNDS:
                 continue

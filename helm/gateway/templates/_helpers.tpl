@@ -132,8 +132,17 @@ The Secret key of one JWT key. Call with (list $kid $key).
 {{- end }}
 
 {{/*
+The Secret key of one webhook signing secret. Call with (list $name $secret).
+*/}}
+{{- define "gateway.webhookSecretKey" -}}
+{{- $name := index . 0 }}{{- $w := index . 1 }}
+{{- default (printf "webhook-%s" $name) $w.secretKey }}
+{{- end }}
+
+{{/*
 gateway.yaml: config plus what the chart owns (providers with their credential source,
-api_keys when kept in the ConfigMap, redis.url and redis.prefix, JWT keys from jwtKeys).
+api_keys when kept in the ConfigMap, redis.url and redis.prefix, JWT keys from jwtKeys,
+webhook signing secrets from webhookSecrets).
 Rendered with toYaml, so any value is quoted correctly; `gateway check-config` validates it
 in the chart tests.
 */}}
@@ -175,6 +184,15 @@ in the chart tests.
 {{- end }}
 {{- $_ := set $cfg.auth.jwt "keys" $keys }}
 {{- end }}
+{{- if .Values.webhookSecrets }}
+{{- $webhooks := deepCopy (default dict $cfg.webhooks) }}
+{{- $secrets := list }}
+{{- range $name, $w := .Values.webhookSecrets }}
+{{- $secrets = append $secrets (dict "tenant" $w.tenant "file" (printf "webhooks/%s" $name)) }}
+{{- end }}
+{{- $_ := set $webhooks "secrets" $secrets }}
+{{- $_ := set $cfg "webhooks" $webhooks }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
 
@@ -208,6 +226,9 @@ Refuse contradictory values, with every problem in one message.
 {{- $errors = append $errors "set JWT keys either in jwtKeys or in config.auth.jwt.keys, not both" }}
 {{- end }}
 {{- end }}
+{{- if hasKey (default dict $.Values.config.webhooks) "secrets" }}
+{{- $errors = append $errors "config.webhooks.secrets is set by the chart: use webhookSecrets" }}
+{{- end }}
 {{- $drain := add (int .Values.preStopSleepSeconds) (ceil .Values.config.server.shutdown_timeout | int) }}
 {{- if le (int .Values.terminationGracePeriodSeconds) $drain }}
 {{- $errors = append $errors (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + config.server.shutdown_timeout (%d)" (int .Values.terminationGracePeriodSeconds) $drain) }}
@@ -228,6 +249,9 @@ Refuse contradictory values, with every problem in one message.
 {{- if .Values.secretValues.jwtKeys }}
 {{- $errors = append $errors "secretValues.jwtKeys is unused with existingSecret: put the JWT keys in that Secret" }}
 {{- end }}
+{{- if .Values.secretValues.webhookSecrets }}
+{{- $errors = append $errors "secretValues.webhookSecrets is unused with existingSecret: put the webhook secrets in that Secret" }}
+{{- end }}
 {{- if and .Values.apiKeys (eq .Values.apiKeysIn "secret") }}
 {{- $errors = append $errors "apiKeys is unused with existingSecret and apiKeysIn=secret: put api-keys.json in that Secret, or set apiKeysIn=configMap" }}
 {{- end }}
@@ -242,6 +266,12 @@ Refuse contradictory values, with every problem in one message.
 {{- $key := include "gateway.jwtSecretKey" (list $kid $k) }}
 {{- if not (hasKey $.Values.secretValues.jwtKeys $key) }}
 {{- $errors = append $errors (printf "jwtKeys.%s: no key material; set secretValues.jwtKeys.%s or use existingSecret" $kid $key) }}
+{{- end }}
+{{- end }}
+{{- range $name, $w := .Values.webhookSecrets }}
+{{- $key := include "gateway.webhookSecretKey" (list $name $w) }}
+{{- if not (hasKey $.Values.secretValues.webhookSecrets $key) }}
+{{- $errors = append $errors (printf "webhookSecrets.%s: no secret; set secretValues.webhookSecrets.%s or use existingSecret" $name $key) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.redis.urlFromSecret (not .Values.secretValues.redisUrl) }}

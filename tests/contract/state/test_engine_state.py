@@ -259,3 +259,69 @@ async def test_a_task_a_stopped_replica_queued_runs_on_another(request, backend)
     finally:
         await a.close()
         await b.close()
+
+
+@pytest.mark.parametrize("backend", REDIS_BACKENDS)
+async def test_a_stopping_replica_finishes_what_runs_and_hands_back_what_starts(request, backend):
+    """SIGTERM: A's running task finishes on A (not cancelled, not run twice); a task A
+    fetches while stopping goes back to the queue and runs on B long before a lease."""
+    url = backend_url(request, backend)
+    redis = RedisSettings(url=url, mode="cluster" if backend == "cluster" else "standalone")
+    keys = Keyspace(f"t{uuid.uuid4().hex[:12]}")
+    # A lease far longer than the test: anything B runs was handed back, not reclaimed.
+    a = StreaqQueue(build_worker(redis, keys, lease_seconds=60, concurrency=4))
+    b = StreaqQueue(build_worker(redis, keys, lease_seconds=60, concurrency=4))
+    where: list[tuple[str, int]] = []
+    release = asyncio.Event()
+    second_ran = asyncio.Event()
+
+    def handler_for(name: str) -> Any:
+        async def handler(args: dict[str, Any]) -> None:
+            if args["n"] == 1:
+                await release.wait()
+            where.append((name, args["n"]))
+            if args["n"] == 2:
+                second_ran.set()
+
+        return handler
+
+    a.register(TaskSpec("t", handler_for("a")))
+    b.register(TaskSpec("t", handler_for("b")))
+    try:
+        await a.start()
+        await a.enqueue("t", {"n": 1}, task_id="t:running")
+        await asyncio.sleep(0.3)  # A runs it, blocked
+        started = time.monotonic()
+        closing = asyncio.ensure_future(a.close(grace_seconds=3))
+        await a.enqueue("t", {"n": 2}, task_id="t:late")
+        for _ in range(100):
+            if a.handed_back:
+                break
+            await asyncio.sleep(0.02)
+        assert a.handed_back == 1
+        await b.start()
+        release.set()
+        await asyncio.wait_for(closing, 5)
+        await asyncio.wait_for(second_ran.wait(), 10)
+        assert time.monotonic() - started < 10
+        await asyncio.sleep(0.5)
+        assert where == [("a", 1), ("b", 2)]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_the_memory_queue_lets_a_running_task_finish_within_the_grace():
+    queue = MemoryTaskQueue()
+    finished = asyncio.Event()
+
+    async def handler(args: dict[str, Any]) -> None:
+        await asyncio.sleep(0.2)
+        finished.set()
+
+    queue.register(TaskSpec("t", handler))
+    await queue.start()
+    await queue.enqueue("t", {})
+    await asyncio.sleep(0.05)
+    await queue.close(grace_seconds=2)
+    assert finished.is_set()
