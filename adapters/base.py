@@ -135,6 +135,12 @@ class StatusReport:
     #: None when the provider does not count items; the gateway then derives them.
     counts: Counts | None = None
     error: ErrorInfo | None = None
+    #: Set by an adapter whose provider needs several steps per job (start an export,
+    #: poll it, ...): its progress, which replaces the job's ``JobHandle.state`` and is
+    #: stored with the job record in the same write, so the next check, on any replica
+    #: and after any restart, takes the next step instead of starting over. None: the
+    #: state stays as it is.
+    state: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

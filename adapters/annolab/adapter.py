@@ -2,10 +2,21 @@
 
 AnnoLab has no cancel route, so this class does not implement ``SupportsCancel``
 (the gateway answers a cancel with 422 ``cancel_not_supported``). It has no results
-route either: once an inference is ``Finished``, ``results()`` exports the job's
-sources from its output layer (start the export, poll its status URL for a few
-seconds, download the zip) and reads the annotations from it. While the inference
-runs, ``results()`` returns an empty set without exporting anything.
+route either: the annotations come through a project export, which the official
+library starts once an inference is ``Finished`` and polls every 5 s for up to an hour.
+That is a workflow of several steps, taken one per status check and kept in the job's
+state (``StatusReport.state``), so each check, on any replica, takes the next step:
+
+1. the inference runs: report it running;
+2. it finished: start the export, keep its status URL (``state["export"]``), and
+   report the job still running (``Finished (export ...)``);
+3. poll the export's status URL, one call per check, with no cap on how long it takes;
+   an export that errs is started again, up to ``EXPORT_TRIES`` times, then fails the job;
+4. the export finished: keep its download URL, and report the inference's outcome.
+
+``results()`` then downloads the zip from the kept URL (one call, no new export). Where
+no finished export is kept (a job stored before this workflow, or a signed link that
+expired), it exports inline as before, waiting at most ``export_timeout``.
 
 The export returns everything in the output layer for those sources, so annotations
 other runs or people put in the same layer come back too: point jobs at a layer the
@@ -16,11 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 from adapters.annolab import wire
 from adapters.base import (
     Capabilities,
+    Counts,
+    ErrorInfo,
     InputKind,
     JobHandle,
     JobRequest,
@@ -45,6 +59,10 @@ CAPABILITIES = Capabilities(
 
 #: Statuses an export route may answer that still mean the provider's usual errors.
 _MAPPED_STATUSES = frozenset({401, 403, 408, 429})
+#: What a signed download link answers once it has expired (S3: 403) or is gone.
+_EXPIRED_LINK = frozenset({403, 404, 410})
+#: Exports of one job started at most this often before an erring export fails it.
+EXPORT_TRIES = 3
 
 
 class AnnoLabAdapter:
@@ -101,9 +119,63 @@ class AnnoLabAdapter:
         return resp.json()
 
     async def status(self, job: JobHandle) -> StatusReport:
+        export = job.state.get("export")
+        if isinstance(export, dict) and isinstance(export.get("status_url"), str):
+            if export.get("download_url"):
+                return await self._finished(job)
+            return await self._poll_export(job, export)
+        report = await self._finished(job)
+        if not report.status.done or report.status is JobStatus.FAILED:
+            return report
+        # The inference is done: its annotations come through an export, started once.
+        status_url = await self._start_export(job.state)
+        return self._exporting(job, {"status_url": status_url, "tries": 1}, wire.EXPORT_STARTED)
+
+    async def _finished(self, job: JobHandle) -> StatusReport:
+        """The inference's own status (kept state untouched)."""
         payload = await self._status_payload(job)
         sources = wire.sources_from_state(job.state, len(job.input_names))
         return wire.report_from_wire(payload, self.name, sources)
+
+    def _exporting(self, job: JobHandle, export: dict[str, Any], word: str) -> StatusReport:
+        return StatusReport(
+            status=JobStatus.RUNNING,
+            upstream_status=f"Finished (export {word})",
+            counts=Counts.all_pending(len(job.input_names)),
+            state={**job.state, "export": export},
+        )
+
+    async def _poll_export(self, job: JobHandle, export: dict[str, Any]) -> StatusReport:
+        status_url = str(export["status_url"])
+        resp = await self._upstream.request("GET", "", operation="status", absolute_url=status_url)
+        self._check_export(resp)
+        progress = wire.export_state_from_wire(resp.json(), self.name, status_url)
+        if not progress.done:
+            return self._exporting(job, export, progress.status)
+        if progress.status == wire.EXPORT_ERRORED or progress.download_url is None:
+            tries = int(export.get("tries") or 1)
+            if tries >= EXPORT_TRIES:
+                said = f": {progress.error}" if progress.error else "."
+                return StatusReport(
+                    status=JobStatus.FAILED,
+                    upstream_status="Finished (export errored)",
+                    counts=Counts(total=len(job.input_names), failed=len(job.input_names)),
+                    error=ErrorInfo(
+                        "upstream_failed",
+                        f"The provider could not export the job's annotations "
+                        f"({tries} tries){said}",
+                    ),
+                    state={**job.state, "export": {**export, "errored": True}},
+                )
+            status_url = await self._start_export(job.state)
+            return self._exporting(
+                job, {"status_url": status_url, "tries": tries + 1}, wire.EXPORT_STARTED
+            )
+        report = await self._finished(job)
+        return replace(
+            report,
+            state={**job.state, "export": {**export, "download_url": progress.download_url}},
+        )
 
     async def results(self, job: JobHandle) -> ResultSet:
         payload = await self._status_payload(job)
@@ -117,7 +189,11 @@ class AnnoLabAdapter:
             )
         if status is not JobStatus.SUCCEEDED:
             return ResultSet(items={})
-        records = await self._export(job.state)
+        export = job.state.get("export")
+        kept = export.get("download_url") if isinstance(export, dict) else None
+        records = await self._download(kept) if isinstance(kept, str) else None
+        if records is None:
+            records = await self._export(job.state)
         layer_id = job.state.get("layer_id")
         return wire.results_from_wire(
             records,
@@ -141,7 +217,8 @@ class AnnoLabAdapter:
             )
         self._upstream.raise_for_status(resp)
 
-    async def _export(self, state: Any) -> list[dict[str, Any]]:
+    async def _start_export(self, state: Any) -> str:
+        """Start an export of the job's sources and layer; its status URL."""
         resp = await self._upstream.request(
             "POST",
             wire.EXPORT_PATH,
@@ -151,20 +228,34 @@ class AnnoLabAdapter:
             idempotent=True,
         )
         self._check_export(resp)
-        status_url = wire.export_status_url(resp.json(), self.name)
-        export = await self._wait_for_export(status_url)
-        if export.status == wire.EXPORT_ERRORED or export.download_url is None:
-            raise ProviderBadResponse(self.name, "The provider's export of the results failed.")
+        return wire.export_status_url(resp.json(), self.name)
+
+    async def _download(self, url: str) -> list[dict[str, Any]] | None:
+        """The annotations of a finished export's zip; None if the signed link has
+        expired or is gone (the caller exports again)."""
         # A signed link, often to cloud storage (S3): no AnnoLab key goes with it.
         resp = await self._upstream.request(
             "GET",
             "",
             operation="results",
-            signed_url=export.download_url,
+            signed_url=url,
             headers={"Accept": "application/zip, application/octet-stream"},
         )
+        if resp.status in _EXPIRED_LINK:
+            return None
         self._check_export(resp)
         return wire.annotations_from_zip(resp.body, self.name)
+
+    async def _export(self, state: Any) -> list[dict[str, Any]]:
+        """Export inline, waiting at most ``export_timeout`` (no kept export to read)."""
+        status_url = await self._start_export(state)
+        export = await self._wait_for_export(status_url)
+        if export.status == wire.EXPORT_ERRORED or export.download_url is None:
+            raise ProviderBadResponse(self.name, "The provider's export of the results failed.")
+        records = await self._download(export.download_url)
+        if records is None:
+            raise ProviderBadResponse(self.name, "The provider's fresh export link was refused.")
+        return records
 
     async def _wait_for_export(self, status_url: str) -> wire.ExportState:
         deadline = time.monotonic() + self.export_timeout

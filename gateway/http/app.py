@@ -274,13 +274,12 @@ def _engine(
     queue: TaskQueue
     tracking: Tracking
     if backends.redis is not None:
-        worker = build_worker(
-            settings.redis,
-            backends.keys,
-            lease_seconds=config.lease_seconds,
-            concurrency=config.concurrency,
+        redis, keys = settings.redis, backends.keys
+        queue = StreaqQueue(
+            lambda: build_worker(
+                redis, keys, lease_seconds=config.lease_seconds, concurrency=config.concurrency
+            )
         )
-        queue = StreaqQueue(worker)
         tracking = RedisTracking(
             backends.redis, backends.keys, retention_seconds=settings.job_retention_seconds
         )

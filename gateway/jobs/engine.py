@@ -239,6 +239,8 @@ def _progressed(before: JobRecord, after: JobRecord) -> bool:
         after.status != before.status
         or after.counts != before.counts
         or after.upstream_status != before.upstream_status
+        # A step of a provider workflow taken (an export started, ...): the next comes soon.
+        or after.upstream_state != before.upstream_state
     )
 
 

@@ -570,11 +570,13 @@ class JobService:
     def _apply(self, record: JobRecord, report: StatusReport) -> JobRecord:
         total = len(record.input_names)
         counts = report.counts or _derived_counts(report.status, total)
+        state = record.upstream_state if report.state is None else dict(report.state)
         changed = (
             report.status != record.status
             or report.upstream_status != record.upstream_status
             or counts != record.counts
             or report.error != record.error
+            or state != record.upstream_state
         )
         if not changed:
             return record
@@ -593,6 +595,7 @@ class JobService:
             upstream_status=report.upstream_status,
             counts=counts,
             error=report.error,
+            upstream_state=state,
             updated_at=now,
             finished_at=finished_at,
         )

@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,11 +76,20 @@ def build_worker(
     return Worker(redis_url=redis.url, redis_kwargs=kwargs, **options)
 
 
+#: Backoff of the worker's restarts after its Redis connection broke (seconds).
+_RESTART_FIRST = 0.5
+_RESTART_MAX = 10.0
+
+
 class StreaqQueue:
     """A ``TaskQueue`` whose tasks any replica may run, and outlive the one that queued them."""
 
-    def __init__(self, worker: Worker[Any]) -> None:
-        self._worker = worker
+    def __init__(self, make_worker: Callable[[], Worker[Any]]) -> None:
+        """make_worker: a new streaq worker (``build_worker``); a worker whose Redis
+        connection broke cannot be entered again, so each restart takes a new one."""
+        self._make_worker = make_worker
+        self._worker = make_worker()
+        self._specs: dict[str, tuple[TaskSpec, Any]] = {}
         self._tasks: dict[str, Any] = {}
         self._runner: asyncio.Task[None] | None = None
         #: Set from close() on: tasks that start now are handed back, not run.
@@ -118,6 +128,10 @@ class StreaqQueue:
                 if self._active == 0:
                     self._idle.set()
 
+        self._specs[spec.name] = (spec, run)
+        self._bind(spec, run)
+
+    def _bind(self, spec: TaskSpec, run: Any) -> None:
         self._tasks[spec.name] = self._worker.task(
             name=spec.name,
             timeout=timedelta(seconds=spec.timeout_seconds),
@@ -125,6 +139,11 @@ class StreaqQueue:
             ttl=0,  # nothing reads a task's result: store none
             silent=True,
         )(run)
+
+    def _new_worker(self) -> None:
+        self._worker = self._make_worker()
+        for spec, run in self._specs.values():
+            self._bind(spec, run)
 
     async def enqueue(
         self, name: str, args: dict[str, Any], *, delay: float = 0.0, task_id: str | None = None
@@ -140,21 +159,33 @@ class StreaqQueue:
         status = _Started()
 
         async def run() -> None:
-            try:
-                await self._worker.run_async(task_status=status)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                _log.error("engine_worker_stopped", error=repr(exc))
-                raise
-            finally:
-                status.started()
+            # streaq's worker ends when its Redis connection breaks (Redis restarted,
+            # failed over, unreachable): run it again, with backoff, until the gateway
+            # stops. Tasks wait in Redis meanwhile; the claims it held lapse and are
+            # taken again (by this worker or another) after ``lease_seconds``.
+            delay = _RESTART_FIRST
+            while True:
+                began = time.monotonic()
+                try:
+                    await self._worker.run_async(task_status=status)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if time.monotonic() - began > _RESTART_MAX:
+                        delay = _RESTART_FIRST  # it had been running fine
+                    _log.error("engine_worker_stopped", error=repr(exc), restart_in=delay)
+                else:
+                    return
+                finally:
+                    status.started()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RESTART_MAX)
+                self._new_worker()
 
         self._runner = spawn(run(), name="engine-worker")
-        # Tasks can be enqueued once the worker holds its Redis connection.
+        # Tasks can be enqueued once the worker holds its Redis connection (a Redis that
+        # is down at start does not hold the gateway up: the worker keeps trying).
         await status.event.wait()
-        if self._runner.done():
-            self._runner.result()
 
     async def close(self, grace_seconds: float = 0.0) -> None:
         if self._runner is None:

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.annolab import PROVIDER_TYPE, AnnoLabAdapter
+from adapters.annolab.adapter import EXPORT_TRIES
 from adapters.annolab.simulator import DOC_TYPES, SimSettings, create_simulator, source_doc
 from adapters.base import (
     Counts,
@@ -23,6 +24,7 @@ from adapters.base import (
     JobStatus,
     ModelRef,
     ProviderAdapter,
+    StatusReport,
     SupportsCancel,
 )
 from adapters.errors import (
@@ -79,11 +81,29 @@ def clocked(**settings: Any) -> tuple[FakeClock, web.Application]:
     return clock, app
 
 
-async def _poll(adapter: ProviderAdapter, job: JobHandle):
-    for _ in range(100):
-        report = await adapter.status(job)
+async def step(adapter: ProviderAdapter, job: JobHandle) -> tuple[JobHandle, StatusReport]:
+    """One status check as the gateway makes it: the report's state replaces the job's."""
+    report = await adapter.status(job)
+    if report.state is not None:
+        job = replace(job, state=report.state)
+    return job, report
+
+
+async def settle(adapter: ProviderAdapter, job: JobHandle) -> tuple[JobHandle, StatusReport]:
+    """Checks until the job is done, on a clock that stands still: once the inference
+    finished, one check starts the export and the next reads it."""
+    for _ in range(5):
+        job, report = await step(adapter, job)
         if report.status.done:
-            return report
+            return job, report
+    raise AssertionError(f"not done after 5 checks: {report}")
+
+
+async def _poll(adapter: ProviderAdapter, job: JobHandle) -> tuple[JobHandle, StatusReport]:
+    for _ in range(100):
+        job, report = await step(adapter, job)
+        if report.status.done:
+            return job, report
         await asyncio.sleep(0.05)
     raise AssertionError("job never finished")
 
@@ -110,9 +130,17 @@ class TestLifecycle:
             assert w.control.count("POST", "/v1/export") == 0
 
             clock.advance(1.0)
-            done = await w.adapter.status(job)
+            # Finished: the check starts the export and keeps its status URL; the job is
+            # not done for the gateway until its annotations can be read.
+            job, exporting = await step(w.adapter, job)
+            assert exporting.status is JobStatus.RUNNING
+            assert exporting.upstream_status.startswith("Finished (export")
+            assert job.state["export"]["status_url"]
+            assert w.control.count("POST", "/v1/export") == 1
+            job, done = await step(w.adapter, job)
             assert (done.status, done.upstream_status) == (JobStatus.SUCCEEDED, "Finished")
             assert done.counts == Counts(total=3, succeeded=3)
+            assert job.state["export"]["download_url"]
 
             results = await w.adapter.results(job)
             sent = w.control.requests[0]
@@ -140,7 +168,7 @@ class TestLifecycle:
             submission = await w.adapter.submit(req)
             job = handle(req, submission)
             clock.advance(5)
-            report = await w.adapter.status(job)
+            job, report = await settle(w.adapter, job)
             results = await w.adapter.results(job)
         assert submission.state["layer"] == "Model Predictions"
         assert report.status is JobStatus.SUCCEEDED
@@ -244,8 +272,8 @@ class TestLifecycle:
             w.adapter.validate(good)
             good_job = handle(good, await w.adapter.submit(good))
             partly_job = handle(partly, await w.adapter.submit(partly))
-            good_report = await _poll(w.adapter, good_job)
-            partly_report = await _poll(w.adapter, partly_job)
+            good_job, good_report = await _poll(w.adapter, good_job)
+            partly_job, partly_report = await _poll(w.adapter, partly_job)
             good_results = await w.adapter.results(good_job)
             partly_results = await w.adapter.results(partly_job)
             with pytest.raises(ValidationFailed) as info:
@@ -282,6 +310,79 @@ class TestLifecycle:
         assert any(p.startswith("/annolab/v1/export/download/") for p in paths)
 
 
+class TestExportWorkflow:
+    """The export is a step of the job kept in its state, taken one check at a time."""
+
+    async def test_an_export_of_a_minute_is_polled_across_checks_and_started_once(self):
+        clock, app = clocked(export_seconds=60.0)
+        req = request(source("a", 3240), source("b", 4414))
+        async with wired_adapter(PROVIDER_TYPE, app=app) as w:
+            job = handle(req, await w.adapter.submit(req))
+            clock.advance(2)
+            words = []
+            for _ in range(6):  # ten simulated seconds between checks: no check waits
+                job, report = await step(w.adapter, job)
+                words.append(report.upstream_status)
+                assert report.status is JobStatus.RUNNING
+                assert report.counts == Counts.all_pending(2)
+                clock.advance(10)
+            job, report = await step(w.adapter, job)
+            results = await w.adapter.results(job)
+            started = w.control.count("POST", "/v1/export")
+        assert words[0] == "Finished (export started)"
+        assert "Finished (export initialized)" in words and "Finished (export started)" in words
+        assert report.status is JobStatus.SUCCEEDED
+        assert started == 1
+        assert [i.status for i in results.items.values()] == [ItemStatus.SUCCEEDED] * 2
+
+    async def test_results_read_the_kept_export_without_starting_another(self):
+        clock, app = clocked()
+        req = request(source("a", 3240))
+        async with wired_adapter(PROVIDER_TYPE, app=app) as w:
+            job = handle(req, await w.adapter.submit(req))
+            clock.advance(2)
+            job, _ = await settle(w.adapter, job)
+            for _ in range(2):
+                results = await w.adapter.results(job)
+            started = w.control.count("POST", "/v1/export")
+        assert started == 1
+        assert results.items["a"].status is ItemStatus.SUCCEEDED
+
+    async def test_an_expired_download_link_is_replaced_by_a_fresh_export(self):
+        clock, app = clocked()
+        req = request(source("a", 3240))
+        async with wired_adapter(PROVIDER_TYPE, app=app) as w:
+            job = handle(req, await w.adapter.submit(req))
+            clock.advance(2)
+            job, _ = await settle(w.adapter, job)
+            export = dict(job.state["export"])
+            export["download_url"] = export["download_url"].split("signature=")[0] + "signature=x"
+            job = replace(job, state={**job.state, "export": export})
+            results = await w.adapter.results(job)
+            started = w.control.count("POST", "/v1/export")
+        assert started == 2
+        assert results.items["a"].status is ItemStatus.SUCCEEDED
+
+    async def test_an_erring_export_is_started_again_then_fails_the_job(self):
+        clock, app = clocked(export_errors=True)
+        req = request(source("a", 3240))
+        async with wired_adapter(PROVIDER_TYPE, app=app) as w:
+            job = handle(req, await w.adapter.submit(req))
+            clock.advance(2)
+            reports = []
+            for _ in range(EXPORT_TRIES + 1):
+                job, report = await step(w.adapter, job)
+                reports.append(report)
+            started = w.control.count("POST", "/v1/export")
+        assert [r.status for r in reports] == [JobStatus.RUNNING] * EXPORT_TRIES + [
+            JobStatus.FAILED
+        ]
+        assert started == EXPORT_TRIES
+        error = reports[-1].error
+        assert error is not None and error.code == "upstream_failed"
+        assert "could not export" in error.message and "Export failed" in error.message
+
+
 class TestFailures:
     async def test_some_failed_sources_make_a_partial_success(self):
         clock, app = clocked(fail_sources=frozenset({5853}))
@@ -289,7 +390,7 @@ class TestFailures:
         async with wired_adapter(PROVIDER_TYPE, app=app) as w:
             job = handle(req, await w.adapter.submit(req))
             clock.advance(2)
-            report = await w.adapter.status(job)
+            job, report = await settle(w.adapter, job)
             results = await w.adapter.results(job)
         assert report.status is JobStatus.PARTIALLY_SUCCEEDED
         assert report.upstream_status == "Finished"
@@ -309,7 +410,7 @@ class TestFailures:
         async with wired_adapter(PROVIDER_TYPE, app=app) as w:
             job = handle(req, await w.adapter.submit(req))
             clock.advance(2)
-            report = await w.adapter.status(job)
+            job, report = await settle(w.adapter, job)
             results = await w.adapter.results(job)
             exports = w.control.count("POST", "/v1/export")
         assert (report.status, report.upstream_status) == (JobStatus.FAILED, "Errored")
@@ -329,7 +430,7 @@ class TestFailures:
         async with wired_adapter(PROVIDER_TYPE, app=app) as w:
             job = handle(req, await w.adapter.submit(req))
             clock.advance(2)
-            report = await w.adapter.status(job)
+            job, report = await settle(w.adapter, job)
             results = await w.adapter.results(job)
         assert (report.status, report.upstream_status) == (JobStatus.FAILED, "Finished")
         assert report.error is not None
@@ -343,7 +444,7 @@ class TestFailures:
         async with wired_adapter(PROVIDER_TYPE, app=app) as w:
             job = handle(req, await w.adapter.submit(req))
             clock.advance(2)
-            report = await w.adapter.status(job)
+            job, report = await settle(w.adapter, job)
             results = await w.adapter.results(job)
         assert report.status is JobStatus.SUCCEEDED
         assert results.items["b"].status is ItemStatus.SUCCEEDED

@@ -95,6 +95,8 @@ async def run_to_done(adapter: ProviderAdapter, req: JobRequest) -> tuple[JobHan
     job = handle(req, sub.upstream_id, sub.state)
     for _ in range(200):
         report = await adapter.status(job)
+        if report.state is not None:  # a step of a workflow taken: kept, as the gateway does
+            job = replace(job, state=report.state)
         if report.status.done:
             return job, report
         await asyncio.sleep(0.05)

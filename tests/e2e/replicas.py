@@ -28,12 +28,16 @@ REPLICAS = 3
 
 
 class RedisServer:
-    """A throw-away redis-server: nothing on disk, so a restart starts empty."""
+    """A throw-away redis-server: nothing on disk, so a restart starts empty; or, with
+    ``durable``, every write in its append-only file before it answers (``appendfsync
+    always``), so a restart, even after a SIGKILL, comes back with every key."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, *, durable: bool = False):
         self.port = port or free_port()
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", str(workdir)]
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else []
+        argv += ["--save", "", *(persistence or ["--appendonly", "no"])]
+        argv += ["--daemonize", "no", "--dir", str(workdir)]
         self.process = Process("redis", argv, workdir, os.environ)
 
     def url(self, db: int = 0) -> str:

@@ -169,7 +169,9 @@ async def queue_factory(request) -> AsyncIterator[Any]:
         keys = Keyspace(f"t{uuid.uuid4().hex[:12]}")
 
         def streaq() -> Any:
-            made.append(StreaqQueue(build_worker(redis, keys, lease_seconds=2, concurrency=4)))
+            made.append(
+                StreaqQueue(lambda: build_worker(redis, keys, lease_seconds=2, concurrency=4))
+            )
             return made[-1]
 
         yield streaq
@@ -235,8 +237,8 @@ async def test_a_task_a_stopped_replica_queued_runs_on_another(request, backend)
     url = backend_url(request, backend)
     redis = RedisSettings(url=url, mode="cluster" if backend == "cluster" else "standalone")
     keys = Keyspace(f"t{uuid.uuid4().hex[:12]}")
-    a = StreaqQueue(build_worker(redis, keys, lease_seconds=2, concurrency=4))
-    b = StreaqQueue(build_worker(redis, keys, lease_seconds=2, concurrency=4))
+    a = StreaqQueue(lambda: build_worker(redis, keys, lease_seconds=2, concurrency=4))
+    b = StreaqQueue(lambda: build_worker(redis, keys, lease_seconds=2, concurrency=4))
     where: list[str] = []
     ran = asyncio.Event()
 
@@ -269,8 +271,8 @@ async def test_a_stopping_replica_finishes_what_runs_and_hands_back_what_starts(
     redis = RedisSettings(url=url, mode="cluster" if backend == "cluster" else "standalone")
     keys = Keyspace(f"t{uuid.uuid4().hex[:12]}")
     # A lease far longer than the test: anything B runs was handed back, not reclaimed.
-    a = StreaqQueue(build_worker(redis, keys, lease_seconds=60, concurrency=4))
-    b = StreaqQueue(build_worker(redis, keys, lease_seconds=60, concurrency=4))
+    a = StreaqQueue(lambda: build_worker(redis, keys, lease_seconds=60, concurrency=4))
+    b = StreaqQueue(lambda: build_worker(redis, keys, lease_seconds=60, concurrency=4))
     where: list[tuple[str, int]] = []
     release = asyncio.Event()
     second_ran = asyncio.Event()
