@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urljoin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from adapters.base import (
     Counts,
@@ -83,15 +90,22 @@ ANNOTATIONS_SUFFIX = ".annotations.jsonl"
 SOURCE_FAILED = "The provider could not run the model on this source."
 
 
-def _identifier(value: Any) -> Any:
-    """AnnoLab takes a project or layer by name or by id: an id becomes its string."""
+def _identifier(value: Any) -> str | int:
+    """AnnoLab takes a project or layer by name or by id. [library] An integer id goes
+    out as the JSON integer the official library sends (annolab 0.7.2), never its string."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value.strip() if isinstance(value, str) else value
+        if value < 1:
+            raise ValueError("an id is a positive integer")
+        return value
+    if isinstance(value, str) and 1 <= len(value.strip()) <= 255:
+        return value.strip()
+    raise ValueError("a name (1-255 characters) or a positive integer id")
 
 
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), BeforeValidator(_identifier)
+    str | int,
+    PlainValidator(_identifier),
+    WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}),
 ]
 Name = Annotated[
     str,
@@ -196,9 +210,10 @@ def submit_from_wire(
 ) -> Submitted:
     """The job id of a submit answer, the state later calls need, and its status.
 
-    The state keeps the project, layer and group the export must name, preferring
-    what AnnoLab resolved (``projectId``, ``outputLayerName``) over what was sent,
-    so a layer given by id still matches the ``layerName`` of exported annotations.
+    The state keeps the project, layer and group the export must name: the project as
+    it was sent (its name, as the official library sends it), and the layer as AnnoLab
+    resolved it (``outputLayerName``), so a layer given by id still matches the
+    ``layerName`` of exported annotations.
     """
     if not isinstance(payload, dict):
         raise ProviderBadResponse(provider, "The provider's submit answer is not an object.")
@@ -211,7 +226,10 @@ def submit_from_wire(
     layer_name = payload.get("outputLayerName")
     layer_id = _int(payload.get("outputLayerId"))
     state: dict[str, Any] = {
-        "project": str(project_id) if project_id is not None else options.project,
+        # [library] The export names the project as the caller did (the library sends
+        # the project's name), not as the numeric id the answer resolved it to.
+        "project": options.project,
+        "project_id": project_id,
         "layer": layer_name if isinstance(layer_name, str) and layer_name else options.output_layer,
         "layer_id": layer_id,
         "group": options.group,

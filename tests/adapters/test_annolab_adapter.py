@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from adapters.annolab import PROVIDER_TYPE, AnnoLabAdapter
+from adapters.annolab import PROVIDER_TYPE, AnnoLabAdapter, wire
 from adapters.annolab.adapter import EXPORT_TRIES
 from adapters.annolab.simulator import DOC_TYPES, SimSettings, create_simulator, source_doc
 from adapters.base import (
@@ -578,9 +578,33 @@ class TestValidation:
             PROVIDER_TYPE, defaults={"project": 1, "group": "Company Name"}
         ) as w:
             submission = await w.adapter.submit(req)
-        assert submission.state["project"] == "1"
+        # [library] An integer id stays an integer, as the official library sends it.
+        assert submission.state["project"] == 1
         assert submission.state["group"] == "Company Name"
         assert submission.state["layer"] == "Gold Set"
+
+    def test_ids_go_out_as_integers_and_the_export_names_the_project_as_sent(self):
+        """annolab 0.7.2 sends ``outputLayerIdentifier`` 13 (not "13") and exports by the
+        project's name, not by the numeric id the submit answer resolved it to."""
+        options = wire.AnnoLabOptions.model_validate(
+            {"project": "Sample Project", "output_layer": 13, "group": "Company Name"}
+        )
+        body = wire.submit_body("8", [3240], options)
+        assert body["outputLayerIdentifier"] == 13
+        assert body["projectIdentifier"] == "Sample Project"
+        answer = {"inferenceJobId": 7, "projectId": 1, "outputLayerName": "Model Predictions"}
+        submitted = wire.submit_from_wire(answer, "annolab", [3240], options)
+        export = wire.export_body(submitted.state)
+        assert export["projectIdentifier"] == "Sample Project"
+        assert export["annotationLayerNames"] == ["Model Predictions"]
+        assert submitted.state["project_id"] == 1
+
+    @pytest.mark.parametrize("bad", [0, -3, True, "", "  ", ["Sample Project"], 1.5])
+    def test_an_identifier_is_a_name_or_a_positive_integer(self, bad):
+        with pytest.raises(ValueError, match="project"):
+            wire.AnnoLabOptions.model_validate(
+                {"project": bad, "output_layer": "Gold Set", "group": "G"}
+            )
 
 
 class TestUpstreamErrors:
