@@ -485,7 +485,10 @@ class JobService:
         return await self._ask_provider(record)
 
     async def finalize(self, record: JobRecord) -> None:
-        """A finished job's results, fetched once into the result cache."""
+        """A finished job: its slot given back and its results fetched once into the
+        result cache. Safe to repeat: the replica that saw the finish may have died
+        between storing it and giving the slot back, and the check runs again elsewhere."""
+        await self._job_done(record)
         if await self._cached_results(record) is None:
             await self._fetch_results(record)
 

@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
+from adapters.base import JobStatus
 from adapters.modzy.simulator import fast_simulator
 from adapters.registry import provider_type
 from adapters.simulation import SIM_CONTROL
@@ -190,3 +191,24 @@ async def test_two_replicas_on_one_redis_share_the_engine(redis_url):
             keys = [k async for k in r.scan_iter(match=f"*{prefix}*", count=1000)]
             if keys:
                 await r.delete(*keys)
+
+
+async def test_a_finish_stored_by_a_replica_that_died_still_gives_the_slot_back(make_gateway):
+    """The replica that saw the finish stored it and died before giving the slot back:
+    the check that runs again elsewhere finds the job done and gives it back."""
+    limits = RateLimitSettings.model_validate({"per_key": {"concurrent_jobs": 1}})
+    slow = {"modzy": {"poll": {"initial_seconds": 0.3, "max_seconds": 0.3}}}
+    h = await engine_gateway(make_gateway, ratelimit=limits, provider_over=slow)
+    job = await (await h.client.post("/v1/jobs", json=BODY, headers=AUTH)).json()
+    record = await stored(h, "acme", job["id"])
+    # What the dead replica left: the record finished, the slot still taken.
+    await h.app[STORE].update(
+        record.evolve(status=JobStatus.SUCCEEDED, finished_at=record.created_at)
+    )
+    assert (await h.client.post("/v1/jobs", json=BODY, headers=AUTH)).status == 429
+    for _ in range(100):
+        resp = await h.client.post("/v1/jobs", json=BODY, headers=AUTH)
+        if resp.status == 202:
+            break
+        await asyncio.sleep(0.05)
+    assert resp.status == 202

@@ -134,13 +134,14 @@ class TestValidation:
             parse_options(wire.AnnoLabOptions, options, defaults)
         assert pointer in [e.pointer for e in info.value.errors]
 
-    def test_options_come_from_defaults_and_ids_become_strings(self):
+    def test_options_come_from_defaults_and_ids_stay_integers(self):
         parsed = parse_options(
             wire.AnnoLabOptions,
             {"output_layer": 13},
             {"project": 1, "output_layer": "Gold Set", "group": "Company Name"},
         )
-        assert parsed == wire.AnnoLabOptions(project="1", output_layer="13", group="Company Name")
+        # [library] annolab 0.7.2 sends an integer id as a JSON integer.
+        assert parsed == wire.AnnoLabOptions(project=1, output_layer=13, group="Company Name")
 
 
 class TestSubmit:
@@ -154,6 +155,8 @@ class TestSubmit:
         }
 
     def test_answer_gives_string_id_state_and_queued_report(self):
+        # The state keeps the project as sent (the export names it so, as the library
+        # does) and the id AnnoLab resolved it to.
         payload = {
             "inferenceJobId": 12,
             "status": "Queued",
@@ -167,7 +170,8 @@ class TestSubmit:
         got = wire.submit_from_wire(payload, "annolab", [3240, 4414, 3240], options)
         assert got.upstream_id == "12"
         assert got.state == {
-            "project": "1",
+            "project": "Sample Project",
+            "project_id": 1,
             "layer": "Gold Set",
             "layer_id": 12,
             "group": "G",
