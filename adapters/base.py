@@ -111,6 +111,10 @@ class JobRequest:
     explain: bool = False
     #: ``options.provider`` of the request, still raw: the adapter validates it.
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Unique to this submit and the same on every resend of it (made from the caller's
+    #: Idempotency-Key when there is one, else the gateway's job id): for providers
+    #: that take an idempotency key with each job they create. Empty: the adapter's own.
+    submit_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

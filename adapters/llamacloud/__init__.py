@@ -1,4 +1,4 @@
-"""LlamaCloud's v1 document classifier: upload files, classify them by rules."""
+"""LlamaCloud's classify API (v2): upload files, classify each by rules in its own job."""
 
 from __future__ import annotations
 

@@ -1,17 +1,21 @@
-"""The LlamaCloud simulator's data: settings, stored files and jobs, and their wire views.
+"""The LlamaCloud simulator's data: settings, stored files and classify jobs, their wire views.
+
+Shapes follow the official library, llama-cloud 2.19.0 (``types/classify_get_response.py``,
+``types/file_create_response.py``); what the library cannot tell (id formats, how long
+a job takes, the answer to cancelling a finished job) is marked [inferred].
 
 Classification is deterministic: each rule's ``type`` and the words of its
 ``description`` are looked for in the file's text; the rule with the most words found
 wins, with a confidence derived from the share found and a hash of the content. A
 file whose name or text contains ``fail`` (any case), or whose name is listed in
-``SimSettings.fail_names``, gets ``result: null``.
+``SimSettings.fail_names``, ends ``FAILED``; one whose name contains ``slow`` runs
+``slow_seconds`` longer, so a job's inputs can end at different times.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,35 +33,44 @@ SEED_FILES: tuple[tuple[str, str, bytes], ...] = (
         b"INVOICE #2041\nBill to: Acme Corp\nLine items: 3 x widgets\nTotal amount due: $120.00",
     ),
     (
-        "3f1c2a8e-5b7d-4c1e-9a2f-6d8e0b4c7a15",
+        "dfl-sample-contract",
         "sample-contract.txt",
         b"SERVICE AGREEMENT between the parties. Terms and conditions, signatures, governing law.",
     ),
 )
+#: Parse jobs every simulator starts with: a document LlamaCloud has already parsed.
+SEED_PARSE_JOBS: tuple[tuple[str, bytes], ...] = (
+    ("pjb-sample-receipt", b"Store receipt. Items paid: 2 coffees. Change given: $0.40."),
+)
+#: What ``purpose`` an upload may name (the library's docstring lists them).
+PURPOSES = frozenset({"user_data", "parse", "extract", "classify", "split", "sheet", "agent_app"})
 
 
 @dataclass(frozen=True, slots=True)
 class SimSettings:
     api_key: str = SIMULATOR_KEY
-    #: How long a job stays PENDING before it ends.
-    pending_seconds: float = 3.0
-    #: Results page size when the client sends none ([inferred]: one page by default).
-    results_page_size: int = 100
-    #: The most items a results page holds, whatever page_size asks for.
-    max_page_size: int = 100
+    #: How long a job stays PENDING, then RUNNING, before it ends [inferred].
+    pending_seconds: float = 1.0
+    running_seconds: float = 2.0
+    #: Extra running time of a file whose name contains ``slow_marker``.
+    slow_marker: str = "slow"
+    slow_seconds: float = 30.0
+    #: Page size of the job list when the client sends none, and its cap [inferred].
     list_page_size: int = 20
+    max_page_size: int = 100
     fail_marker: str = "fail"
     fail_names: frozenset[str] = frozenset()
     #: Uploads after this many successful ones answer 500 (None: never).
     fail_upload_after: int | None = None
-    #: Uploads allowed per project per window (None: unlimited); the docs say 50 per 5 s.
+    #: Uploads allowed per project per window (None: unlimited); the docs give 50 per
+    #: 5 s for v1's upload route, assumed here for the beta one [inferred].
     upload_rate_limit: int | None = 50
     upload_rate_window: float = 5.0
     seed_files: tuple[tuple[str, str, bytes], ...] = SEED_FILES
 
 
 FAST_SETTINGS = SimSettings(
-    pending_seconds=0.2, results_page_size=2, max_page_size=2, list_page_size=2
+    pending_seconds=0.05, running_seconds=0.15, slow_seconds=1.0, list_page_size=2, max_page_size=2
 )
 
 
@@ -69,6 +82,7 @@ class SimFile:
     content_type: str
     project_id: str
     created_at: str
+    purpose: str = "classify"
     external_file_id: str | None = None
 
     def as_wire(self) -> dict[str, Any]:
@@ -77,15 +91,12 @@ class SimFile:
             "id": self.id,
             "name": self.name,
             "project_id": self.project_id,
-            "created_at": self.created_at,
-            "updated_at": self.created_at,
-            "file_size": len(self.content),
             "file_type": suffix,
-            "external_file_id": self.external_file_id,
-            "data_source_id": None,
+            "purpose": self.purpose,
+            "expires_at": None,
             "last_modified_at": self.created_at,
-            "permission_info": None,
-            "resource_info": {"content_type": self.content_type},
+            "external_file_id": self.external_file_id,
+            "download_url": None,
         }
 
 
@@ -93,25 +104,33 @@ class SimFile:
 class SimJob:
     id: str
     project_id: str
-    file_ids: list[str]
-    rules: list[dict[str, str]]
-    mode: str
-    parsing_configuration: dict[str, Any]
+    file_input: str
+    input_type: str
+    configuration: dict[str, Any]
+    transaction_id: str | None
     created_at: datetime
     started: float
-    #: One classification (or None: failed) per file id, fixed at creation.
-    results: dict[str, dict[str, Any] | None]
+    run_seconds: float
+    #: The classification, or None: the job will fail.
+    result: dict[str, Any] | None
+    cancelled_at: float | None = None
 
 
 @dataclass
 class SimState:
     settings: SimSettings
     files: dict[str, SimFile] = field(default_factory=dict)
+    parse_jobs: dict[str, bytes] = field(default_factory=dict)
     jobs: dict[str, SimJob] = field(default_factory=dict)
+    #: ``(project, transaction_id)`` → the job it created.
+    transactions: dict[tuple[str, str], str] = field(default_factory=dict)
     uploads_ok: int = 0
     upload_times: dict[str, deque[float]] = field(default_factory=dict)
-    #: ``("METHOD /path", query)`` of every authorized request, for tests.
-    queries: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    #: ``("METHOD /path", query pairs)`` of every authorized request, for tests.
+    queries: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    #: What each upload and create carried (form fields, JSON body), for the tests
+    #: that compare the adapter's requests with the official library's.
+    bodies: list[tuple[str, Any]] = field(default_factory=list)
 
 
 def iso(when: datetime) -> str:
@@ -173,50 +192,59 @@ def classify(content: bytes, rules: list[dict[str, str]]) -> dict[str, Any]:
     }
 
 
-def fails(settings: SimSettings, file: SimFile) -> bool:
+def fails(settings: SimSettings, name: str, content: bytes) -> bool:
     marker = settings.fail_marker.lower()
-    text = file.content.decode("utf-8", errors="replace").lower()
-    return file.name in settings.fail_names or marker in file.name.lower() or marker in text
+    text = content.decode("utf-8", errors="replace").lower()
+    return name in settings.fail_names or marker in name.lower() or marker in text
+
+
+def run_seconds(settings: SimSettings, name: str) -> float:
+    slow = settings.slow_marker and settings.slow_marker in name.lower()
+    return settings.running_seconds + (settings.slow_seconds if slow else 0.0)
 
 
 # -- job views ------------------------------------------------------------------------
 
+TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+FAILED_MESSAGE = "Classification failed: the document could not be parsed."
+
 
 def job_status(job: SimJob, now: float, pending_seconds: float) -> str:
+    if job.cancelled_at is not None:
+        return "CANCELLED"
     if now < job.started + pending_seconds:
         return "PENDING"
-    failed = sum(1 for r in job.results.values() if r is None)
-    if failed == 0:
-        return "SUCCESS"
-    return "ERROR" if failed == len(job.results) else "PARTIAL_SUCCESS"
+    if now < job.started + pending_seconds + job.run_seconds:
+        return "RUNNING"
+    return "FAILED" if job.result is None else "COMPLETED"
 
 
 def job_wire(state: SimState, job: SimJob, now: float) -> dict[str, Any]:
-    status = job_status(job, now, state.settings.pending_seconds)
-    done = job.created_at + timedelta(seconds=state.settings.pending_seconds)
+    s = state.settings
+    status = job_status(job, now, s.pending_seconds)
+    if status == "CANCELLED":
+        assert job.cancelled_at is not None
+        updated = job.created_at + timedelta(seconds=job.cancelled_at - job.started)
+    elif status in TERMINAL:
+        updated = job.created_at + timedelta(seconds=s.pending_seconds + job.run_seconds)
+    elif status == "RUNNING":
+        updated = job.created_at + timedelta(seconds=s.pending_seconds)
+    else:
+        updated = job.created_at
     return {
         "id": job.id,
+        "configuration": job.configuration,
+        "document_input_type": job.input_type,
+        "file_input": job.file_input,
         "project_id": job.project_id,
-        "rules": job.rules,
         "status": status,
         "user_id": SIM_USER_ID,
+        "configuration_id": None,
         "created_at": iso(job.created_at),
-        "updated_at": iso(job.created_at if status == "PENDING" else done),
-        "effective_at": iso(job.created_at),
-        "error_message": "Classification failed for every file." if status == "ERROR" else None,
-        "job_record_id": None,
-        "mode": job.mode,
-        "parsing_configuration": job.parsing_configuration,
-    }
-
-
-def result_item(state: SimState, job: SimJob, file_id: str) -> dict[str, Any]:
-    done = iso(job.created_at + timedelta(seconds=state.settings.pending_seconds))
-    return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"llamacloud-sim/{job.id}/{file_id}")),
-        "classify_job_id": job.id,
-        "file_id": file_id,
-        "created_at": done,
-        "updated_at": done,
-        "result": job.results[file_id],
+        "updated_at": iso(updated),
+        "error_message": FAILED_MESSAGE if status == "FAILED" else None,
+        "parse_job_id": job.file_input if job.input_type == "parse_job_id" else None,
+        "result": job.result if status == "COMPLETED" else None,
+        "transaction_id": job.transaction_id,
+        "usage": None,
     }

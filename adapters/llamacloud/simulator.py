@@ -1,16 +1,18 @@
-"""LlamaCloud's v1 file upload and classifier API, simulated as a real aiohttp app.
+"""LlamaCloud's beta files and v2 classify API, simulated as a real aiohttp app.
 
-Routes (PROVIDERS.md §5), all behind ``Authorization: Bearer <key>`` and all taking
-optional ``project_id``/``organization_id`` query params:
+Routes (from the official library, llama-cloud 2.19.0), all behind ``Authorization:
+Bearer <key>`` and all taking optional ``project_id``/``organization_id`` query params:
 
-* ``POST /api/v1/files`` (multipart ``upload_file``) → File; ``GET``/``DELETE
-  /api/v1/files/{id}``. Uploads are rate limited per project like the real API
-  (50 per 5 s, 429 + ``Retry-After``), and can be made to fail after N successes.
-* ``POST /api/v1/classifier/jobs`` → ClassifyJob (``PENDING``); ``GET`` lists jobs
-  (``page_size``/``page_token``); ``GET .../{id}`` is the job; ``GET .../{id}/results``
-  is an AIP-132 page of items. The job ends ``pending_seconds`` after creation as
-  ``SUCCESS``, ``PARTIAL_SUCCESS`` (some files have ``result: null``) or ``ERROR``
-  (every file failed).
+* ``POST /api/v1/beta/files`` (multipart ``file`` + ``purpose``) → a file ``dfl-...``;
+  ``GET``/``DELETE /api/v1/beta/files/{id}``. Uploads are rate limited per project
+  (429 + ``Retry-After``) and can be made to fail after N successes.
+* ``POST /api/v2/classify`` (``file_input``, ``configuration``, ``transaction_id``) →
+  the job, ``PENDING``; a ``transaction_id`` already used in the project returns the
+  job it made. ``GET /api/v2/classify`` lists jobs (``job_ids`` repeated, ``status``,
+  ``page_size``/``page_token``); ``GET .../{id}`` is one; ``POST .../{id}/cancel``
+  cancels one still running (400 once it ended [inferred]); ``DELETE .../{id}``
+  deletes one that ended. A job is PENDING, RUNNING, then COMPLETED with its
+  ``result`` inline, or FAILED.
 
 Classification and the stored files and jobs are in ``sim_state.py``.
 
@@ -33,8 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from adapters.llamacloud.sim_state import (
     DEFAULT_PROJECT_ID,
     FAST_SETTINGS,
+    PURPOSES,
     SEED_FILES,
+    SEED_PARSE_JOBS,
     SIMULATOR_KEY,
+    TERMINAL,
     SimFile,
     SimJob,
     SimSettings,
@@ -44,7 +49,7 @@ from adapters.llamacloud.sim_state import (
     iso,
     job_status,
     job_wire,
-    result_item,
+    run_seconds,
     wall_now,
 )
 from adapters.simulation import (
@@ -141,19 +146,30 @@ class _RuleIn(BaseModel):
 
 
 class _ParsingIn(BaseModel):
-    lang: str = "en"
-    max_pages: int | None = 5
-    target_pages: list[int] | None = None
+    lang: str | None = None
+    max_pages: int | None = None
+    target_pages: str | None = None
 
 
-class _CreateJobIn(BaseModel):
-    # FastAPI ignores unknown body fields (webhook_configurations here).
+class _ConfigurationIn(BaseModel):
+    rules: list[_RuleIn] = Field(min_length=1)
+    mode: Literal["FAST"] = "FAST"
+    parsing_configuration: _ParsingIn | None = None
+
+
+class _CreateIn(BaseModel):
+    # FastAPI ignores unknown body fields.
     model_config = ConfigDict(extra="ignore")
 
-    file_ids: list[str] = Field(min_length=1)
-    rules: list[_RuleIn] = Field(min_length=1)
-    mode: Literal["FAST", "MULTIMODAL"] = "FAST"
-    parsing_configuration: _ParsingIn | None = None
+    configuration: _ConfigurationIn | None = None
+    configuration_id: str | None = None
+    file_input: str | None = None
+    #: Deprecated aliases of ``file_input``, still accepted.
+    file_id: str | None = None
+    parse_job_id: str | None = None
+    transaction_id: str | None = None
+    webhook_configuration_ids: list[str] | None = None
+    webhook_configurations: list[dict[str, Any]] | None = None
 
 
 def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -177,7 +193,7 @@ def _authorized(handler: Handler) -> Handler:
         if scheme.lower() != "bearer" or key.strip() != state.settings.api_key:
             return _detail(401, "Invalid API key.")
         if len(state.queries) < 100_000:
-            state.queries.append((f"{request.method} {request.path}", dict(request.query)))
+            state.queries.append((f"{request.method} {request.path}", list(request.query.items())))
         return await handler(request)
 
     return wrapped
@@ -191,41 +207,71 @@ def _clock(request: web.Request) -> float:
     return request.app[SIM_CONTROL].clock()
 
 
+def _rate_limited(state: SimState, project: str, now: float) -> web.Response | None:
+    s = state.settings
+    if s.upload_rate_limit is None:
+        return None
+    times = state.upload_times.setdefault(project, deque())
+    while times and times[0] <= now - s.upload_rate_window:
+        times.popleft()
+    if len(times) >= s.upload_rate_limit:
+        wait = max(1, math.ceil(times[0] + s.upload_rate_window - now))
+        return _detail(
+            429,
+            f"Rate limit exceeded: {s.upload_rate_limit} uploads per "
+            f"{s.upload_rate_window:g} s per project.",
+            headers={"Retry-After": str(wait)},
+        )
+    times.append(now)
+    return None
+
+
 async def upload_file(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM_STATE]
     s = state.settings
     project = _project(request)
-    now = _clock(request)
-    if s.upload_rate_limit is not None:
-        times = state.upload_times.setdefault(project, deque())
-        while times and times[0] <= now - s.upload_rate_window:
-            times.popleft()
-        if len(times) >= s.upload_rate_limit:
-            wait = max(1, math.ceil(times[0] + s.upload_rate_window - now))
-            return _detail(
-                429,
-                f"Rate limit exceeded: {s.upload_rate_limit} uploads per "
-                f"{s.upload_rate_window:g} s per project.",
-                headers={"Retry-After": str(wait)},
-            )
-        times.append(now)
+    limited = _rate_limited(state, project, _clock(request))
+    if limited is not None:
+        return limited
     form = await request.post()
-    upload = form.get("upload_file")
+    upload = form.get("file")
+    purpose = form.get("purpose")
+    missing = [
+        {"loc": ["body", name], "msg": "Field required", "type": "missing"}
+        for name, value in (("file", upload), ("purpose", purpose))
+        if value is None
+    ]
+    if missing:
+        return _invalid(missing)
     if not isinstance(upload, web.FileField):
         return _invalid(
-            [{"loc": ["body", "upload_file"], "msg": "Field required", "type": "missing"}]
+            [{"loc": ["body", "file"], "msg": "Expected UploadFile", "type": "value_error"}]
         )
+    if purpose not in PURPOSES:
+        return _detail(400, f"Invalid purpose {purpose!r}; valid: {', '.join(sorted(PURPOSES))}.")
     if s.fail_upload_after is not None and state.uploads_ok >= s.fail_upload_after:
         return _detail(500, "Internal Server Error")
-    content = upload.file.read()
+    state.bodies.append(
+        (
+            "POST /api/v1/beta/files",
+            {
+                "fields": sorted(form),
+                "purpose": purpose,
+                "filename": upload.filename,
+                "content_type": upload.content_type,
+            },
+        )
+    )
+    external = form.get("external_file_id")
     file = SimFile(
-        id=str(uuid.uuid4()),
+        id=f"dfl-{uuid.uuid4().hex}",
         name=upload.filename or "upload",
-        content=content,
+        content=upload.file.read(),
         content_type=upload.content_type or "application/octet-stream",
         project_id=project,
         created_at=iso(wall_now()),
-        external_file_id=request.query.get("external_file_id"),
+        purpose=str(purpose),
+        external_file_id=external if isinstance(external, str) else None,
     )
     state.files[file.id] = file
     state.uploads_ok += 1
@@ -245,66 +291,113 @@ async def delete_file(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+def _document(state: SimState, ref: str) -> tuple[str, str, bytes] | None:
+    """``(input type, name, content)`` of a file or parse job id."""
+    if ref in state.parse_jobs:
+        return "parse_job_id", ref, state.parse_jobs[ref]
+    file = state.files.get(ref)
+    if file is None:
+        return None
+    return "file_id", file.name, file.content
+
+
 async def create_job(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM_STATE]
     try:
         body = await request.json()
     except ValueError:
         return _invalid([{"loc": ["body", 0], "msg": "JSON decode error", "type": "json_invalid"}])
+    state.bodies.append(("POST /api/v2/classify", body))
     try:
-        parsed = _CreateJobIn.model_validate(body)
+        parsed = _CreateIn.model_validate(body)
     except ValidationError as exc:
         return _invalid(_pydantic_errors(exc))
-    for file_id in parsed.file_ids:
-        if file_id not in state.files:
-            return _detail(404, f"File not found: {file_id}")
-    rules = [rule.model_dump() for rule in parsed.rules]
-    results: dict[str, dict[str, Any] | None] = {}
-    for file_id in parsed.file_ids:
-        file = state.files[file_id]
-        results[file_id] = None if fails(state.settings, file) else classify(file.content, rules)
+    project = _project(request)
+    if parsed.transaction_id:
+        known = state.transactions.get((project, parsed.transaction_id))
+        if known is not None:
+            # "Reusing a key returns the original job; the new request body is ignored."
+            return web.json_response(job_wire(state, state.jobs[known], _clock(request)))
+    ref = parsed.file_input or parsed.file_id or parsed.parse_job_id
+    if not ref:
+        return _detail(400, "One of file_input, file_id or parse_job_id is required.")
+    if parsed.configuration is None:
+        if parsed.configuration_id:
+            return _detail(404, f"Configuration not found: {parsed.configuration_id}")
+        return _detail(400, "Either configuration or configuration_id is required.")
+    document = _document(state, ref)
+    if document is None:
+        return _detail(404, f"File not found: {ref}")
+    input_type, name, content = document
+    configuration = parsed.configuration.model_dump()
+    rules = configuration["rules"]
     job = SimJob(
-        id=str(uuid.uuid4()),
-        project_id=_project(request),
-        file_ids=list(results),
-        rules=rules,
-        mode=parsed.mode,
-        parsing_configuration=(parsed.parsing_configuration or _ParsingIn()).model_dump(),
+        id=f"cls-{uuid.uuid4().hex}",
+        project_id=project,
+        file_input=ref,
+        input_type=input_type,
+        configuration=configuration,
+        transaction_id=parsed.transaction_id,
         created_at=wall_now(),
         started=_clock(request),
-        results=results,
+        run_seconds=run_seconds(state.settings, name),
+        result=None if fails(state.settings, name, content) else classify(content, rules),
     )
     state.jobs[job.id] = job
+    if parsed.transaction_id:
+        state.transactions[(project, parsed.transaction_id)] = job.id
     return web.json_response(job_wire(state, job, _clock(request)))
 
 
 async def list_jobs(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM_STATE]
     now = _clock(request)
-    jobs = [job_wire(state, job, now) for job in reversed(state.jobs.values())]
-    size = state.settings.list_page_size
-    return _page(request, jobs, size, max(size, 100))
+    wanted = set(request.query.getall("job_ids", []))
+    status = request.query.get("status")
+    jobs = [
+        job_wire(state, job, now)
+        for job in reversed(state.jobs.values())
+        if not wanted or job.id in wanted
+    ]
+    if status:
+        jobs = [job for job in jobs if job["status"] == status]
+    s = state.settings
+    return _page(request, jobs, s.list_page_size, s.max_page_size)
+
+
+def _job(request: web.Request) -> SimJob | None:
+    return request.app[SIM_STATE].jobs.get(request.match_info["job_id"])
 
 
 async def get_job(request: web.Request) -> web.StreamResponse:
-    state = request.app[SIM_STATE]
-    job = state.jobs.get(request.match_info["job_id"])
+    job = _job(request)
     if job is None:
         return _detail(404, "Classify job not found.")
-    return web.json_response(job_wire(state, job, _clock(request)))
+    return web.json_response(job_wire(request.app[SIM_STATE], job, _clock(request)))
 
 
-async def get_results(request: web.Request) -> web.StreamResponse:
+async def cancel_job(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM_STATE]
-    job = state.jobs.get(request.match_info["job_id"])
+    job = _job(request)
     if job is None:
         return _detail(404, "Classify job not found.")
-    if job_status(job, _clock(request), state.settings.pending_seconds) == "PENDING":
-        items: list[Any] = []
-    else:
-        items = [result_item(state, job, file_id) for file_id in job.file_ids]
-    s = state.settings
-    return _page(request, items, s.results_page_size, s.max_page_size)
+    now = _clock(request)
+    status = job_status(job, now, state.settings.pending_seconds)
+    if status in TERMINAL:
+        return _detail(400, f"Job is already {status} and cannot be cancelled.")
+    job.cancelled_at = now
+    return web.json_response(job_wire(state, job, now))
+
+
+async def delete_job(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM_STATE]
+    job = _job(request)
+    if job is None:
+        return _detail(404, "Classify job not found.")
+    if job_status(job, _clock(request), state.settings.pending_seconds) not in TERMINAL:
+        return _detail(400, "Cancel a running job before deleting it.")
+    del state.jobs[job.id]
+    return web.json_response({"id": job.id, "project_id": job.project_id})
 
 
 def create_simulator(
@@ -327,19 +420,21 @@ def create_simulator(
             project_id=DEFAULT_PROJECT_ID,
             created_at=created,
         )
+    state.parse_jobs.update(SEED_PARSE_JOBS)
     app[SIM_STATE] = state
-    app.router.add_post("/api/v1/files", _authorized(upload_file))
-    app.router.add_get("/api/v1/files/{file_id}", _authorized(get_file))
-    app.router.add_delete("/api/v1/files/{file_id}", _authorized(delete_file))
-    app.router.add_post("/api/v1/classifier/jobs", _authorized(create_job))
-    app.router.add_get("/api/v1/classifier/jobs", _authorized(list_jobs))
-    app.router.add_get("/api/v1/classifier/jobs/{job_id}", _authorized(get_job))
-    app.router.add_get("/api/v1/classifier/jobs/{job_id}/results", _authorized(get_results))
+    app.router.add_post("/api/v1/beta/files", _authorized(upload_file))
+    app.router.add_get("/api/v1/beta/files/{file_id}", _authorized(get_file))
+    app.router.add_delete("/api/v1/beta/files/{file_id}", _authorized(delete_file))
+    app.router.add_post("/api/v2/classify", _authorized(create_job))
+    app.router.add_get("/api/v2/classify", _authorized(list_jobs))
+    app.router.add_get("/api/v2/classify/{job_id}", _authorized(get_job))
+    app.router.add_delete("/api/v2/classify/{job_id}", _authorized(delete_job))
+    app.router.add_post("/api/v2/classify/{job_id}/cancel", _authorized(cancel_job))
     return app
 
 
 def fast_simulator(
     control: SimulatorControl | None = None, settings: SimSettings | None = None
 ) -> web.Application:
-    """Jobs end within 0.2 s and result pages hold two items, for tests."""
+    """Jobs end within 0.2 s and list pages hold two jobs, for tests."""
     return create_simulator(control, settings or FAST_SETTINGS)

@@ -196,7 +196,7 @@ class JobService:
         """Accept a job; returns it and whether it is a replay of an earlier request."""
         principal.require("jobs:write")
         if idempotency_key is None:
-            return await self._submit(principal, body), False
+            return await self._submit(principal, body, None), False
         tenant = principal.tenant
         fingerprint = _fingerprint(body)
         claim = await self._idempotency.claim(tenant, idempotency_key, fingerprint)
@@ -213,7 +213,7 @@ class JobService:
                 # The job as it is now (as a GET would answer), not as first answered.
                 return await self._refresh(replayed), True
         try:
-            record = await self._submit(principal, body)
+            record = await self._submit(principal, body, _submit_key(tenant, idempotency_key))
         except BaseException:
             # If the store is down too, the pending entry expires on its own shortly.
             with contextlib.suppress(StoreUnavailable):
@@ -222,7 +222,9 @@ class JobService:
         await self._idempotency.complete(tenant, idempotency_key, fingerprint, record.id)
         return record, False
 
-    async def _submit(self, principal: Principal, body: JobCreate) -> JobRecord:
+    async def _submit(
+        self, principal: Principal, body: JobCreate, submit_key: str | None
+    ) -> JobRecord:
         resolved = self._catalog.resolve(body.model)
         if not principal.may_use(resolved.names):
             raise Forbidden(f"This credential may not use model {body.model!r}.")
@@ -255,6 +257,7 @@ class JobService:
             )
         adapter.validate(request)
         job_id = new_job_id()
+        request = replace(request, submit_key=submit_key or job_id)
         admission = None
         if self._limits is not None:
             admission = await self._limits.admit(principal, resolved.ref.provider, job_id)
@@ -452,6 +455,10 @@ class JobService:
                 return refreshed
             raise
         if report is None or not report.status.done:
+            if report is not None and report.state is not None:
+                # Some of its provider jobs stopped: keep that before asking again.
+                record = self._apply(record, report)
+                await self._store.update(record)
             return await self._refresh(record, force=True)
         updated = self._apply(record, report)
         await self._store.update(updated)
@@ -644,6 +651,12 @@ def _items_done(counts: Counts | None) -> bool:
 def _fingerprint(body: JobCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _submit_key(tenant: str, idempotency_key: str) -> str:
+    """The same for every resend of one idempotent submit, on any replica: a provider
+    that takes idempotency keys then hands back the job the first attempt made."""
+    return hashlib.sha256(f"{tenant}\0{idempotency_key}".encode()).hexdigest()[:32]
 
 
 def _derived_counts(status: JobStatus, total: int) -> Counts:

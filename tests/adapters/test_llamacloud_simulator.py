@@ -1,8 +1,9 @@
-"""The LlamaCloud simulator's own wire behaviour, over HTTP without the adapter."""
+"""The LlamaCloud simulator's own wire behaviour (beta files, v2 classify), over HTTP."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,6 +25,7 @@ RULES = [
     {"type": "invoice", "description": "invoice number and amount due"},
     {"type": "receipt", "description": "store receipt with change given"},
 ]
+Client = TestClient[web.Request, web.Application]
 
 
 class FakeClock:
@@ -35,32 +37,36 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock():
+def clock() -> FakeClock:
     return FakeClock()
 
 
 @pytest.fixture
-async def client(aiohttp_client, clock):
-    return await aiohttp_client(fast_simulator(SimulatorControl(clock=clock)))
+async def client(aiohttp_client, clock) -> Client:
+    client: Client = await aiohttp_client(fast_simulator(SimulatorControl(clock=clock)))
+    return client
 
 
-async def upload(client, name: str, text: str, **params) -> str:
+async def upload(client: Client, name: str, text: str, purpose: str = "classify") -> str:
     form = aiohttp.FormData()
-    form.add_field("upload_file", text.encode(), filename=name, content_type="text/plain")
-    resp = await client.post("/api/v1/files", data=form, headers=AUTH, params=params)
+    form.add_field("file", text.encode(), filename=name, content_type="text/plain")
+    form.add_field("purpose", purpose)
+    resp = await client.post("/api/v1/beta/files", data=form, headers=AUTH)
     assert resp.status == 200, await resp.text()
     file_id: str = (await resp.json())["id"]
     return file_id
 
 
-async def create(
-    client: TestClient[web.Request, web.Application],
-    file_ids: list[str],
-    rules: list[dict[str, str]] = RULES,
-) -> ClientResponse:
-    return await client.post(
-        "/api/v1/classifier/jobs", json={"file_ids": file_ids, "rules": rules}, headers=AUTH
-    )
+async def create(client: Client, file_input: str, **extra: Any) -> ClientResponse:
+    body = {"file_input": file_input, "configuration": {"rules": RULES}, **extra}
+    return await client.post("/api/v2/classify", json=body, headers=AUTH)
+
+
+async def get(client: Client, job_id: str) -> dict[str, Any]:
+    resp = await client.get(f"/api/v2/classify/{job_id}", headers=AUTH)
+    assert resp.status == 200
+    body: dict[str, Any] = await resp.json()
+    return body
 
 
 class TestAuth:
@@ -70,124 +76,207 @@ class TestAuth:
         ids=["missing", "wrong-key", "wrong-scheme"],
     )
     async def test_refused(self, client, headers):
-        resp = await client.get("/api/v1/classifier/jobs", headers=headers)
+        resp = await client.get("/api/v2/classify", headers=headers)
         assert resp.status == 401
         assert await resp.json() == {"detail": "Invalid API key."}
 
-    async def test_control_routes_need_no_key(self, client):
-        resp = await client.get("/_sim/faults")
-        assert resp.status == 200
-
 
 class TestFiles:
-    async def test_upload_get_delete(self, client):
-        file_id = await upload(client, "doc.txt", "hello")
-        resp = await client.get(f"/api/v1/files/{file_id}", headers=AUTH)
-        body = await resp.json()
-        assert (body["name"], body["file_size"], body["file_type"]) == ("doc.txt", 5, "txt")
-        assert (await client.delete(f"/api/v1/files/{file_id}", headers=AUTH)).status == 204
-        assert (await client.delete(f"/api/v1/files/{file_id}", headers=AUTH)).status == 404
-
-    async def test_upload_without_field_is_fastapi_422(self, client):
+    async def test_upload_answers_a_beta_file(self, client):
         form = aiohttp.FormData()
-        form.add_field("file", b"x", filename="x")
-        resp = await client.post("/api/v1/files", data=form, headers=AUTH)
-        assert resp.status == 422
-        assert (await resp.json())["detail"][0]["loc"] == ["body", "upload_file"]
-
-    async def test_rate_limit_is_per_project_and_window(self, aiohttp_client, clock):
-        app = fast_simulator(
-            SimulatorControl(clock=clock), replace(FAST_SETTINGS, upload_rate_limit=1)
-        )
-        client = await aiohttp_client(app)
-        await upload(client, "a", "x", project_id="p1")
-        await upload(client, "b", "x", project_id="p2")
-        form = aiohttp.FormData()
-        form.add_field("upload_file", b"x", filename="c")
+        form.add_field("file", b"hello", filename="a.pdf", content_type="application/pdf")
+        form.add_field("purpose", "classify")
         resp = await client.post(
-            "/api/v1/files", data=form, headers=AUTH, params={"project_id": "p1"}
+            "/api/v1/beta/files", data=form, headers=AUTH, params={"project_id": "p9"}
         )
+        body = await resp.json()
+        assert body["id"].startswith("dfl-")
+        assert (body["name"], body["file_type"], body["purpose"], body["project_id"]) == (
+            "a.pdf",
+            "pdf",
+            "classify",
+            "p9",
+        )
+        got = await client.get(f"/api/v1/beta/files/{body['id']}", headers=AUTH)
+        assert (await got.json())["id"] == body["id"]
+        deleted = await client.delete(f"/api/v1/beta/files/{body['id']}", headers=AUTH)
+        assert deleted.status == 204
+        assert (await client.get(f"/api/v1/beta/files/{body['id']}", headers=AUTH)).status == 404
+
+    async def test_upload_needs_file_and_purpose(self, client):
+        form = aiohttp.FormData()
+        form.add_field("file", b"x", filename="a.txt")
+        resp = await client.post("/api/v1/beta/files", data=form, headers=AUTH)
+        assert resp.status == 422
+        assert (await resp.json())["detail"][0]["loc"] == ["body", "purpose"]
+
+    async def test_unknown_purpose_is_400(self, client):
+        form = aiohttp.FormData()
+        form.add_field("file", b"x", filename="a.txt")
+        form.add_field("purpose", "lunch")
+        resp = await client.post("/api/v1/beta/files", data=form, headers=AUTH)
+        assert resp.status == 400
+
+    async def test_uploads_are_rate_limited_per_project(self, aiohttp_client, clock):
+        settings = replace(FAST_SETTINGS, upload_rate_limit=2, upload_rate_window=5.0)
+        client = await aiohttp_client(fast_simulator(SimulatorControl(clock=clock), settings))
+        for n in range(2):
+            await upload(client, f"f{n}", "x")
+        form = aiohttp.FormData()
+        form.add_field("file", b"x", filename="f3")
+        form.add_field("purpose", "classify")
+        resp = await client.post("/api/v1/beta/files", data=form, headers=AUTH)
         assert resp.status == 429
         assert resp.headers["Retry-After"] == "5"
-        assert "Rate limit" in (await resp.json())["detail"]
         clock.now += 5.0
-        await upload(client, "c", "x", project_id="p1")
+        await upload(client, "f4", "x")
 
 
-class TestJobs:
-    async def test_create_requires_rules(self, client):
-        file_id = await upload(client, "a", "x")
-        resp = await client.post(
-            "/api/v1/classifier/jobs", json={"file_ids": [file_id]}, headers=AUTH
+class TestClassifyJobs:
+    async def test_lifecycle_with_the_result_inline(self, client, clock):
+        file_id = await upload(client, "inv.txt", "invoice number 4, amount due $3")
+        resp = await create(client, file_id, transaction_id="t-1")
+        job = await resp.json()
+        assert resp.status == 200
+        assert (job["status"], job["file_input"], job["document_input_type"]) == (
+            "PENDING",
+            file_id,
+            "file_id",
         )
-        assert resp.status == 422
-        detail = (await resp.json())["detail"]
-        assert detail[0]["loc"] == ["body", "rules"]
-        assert {"msg", "type"} <= set(detail[0])
+        assert job["configuration"]["rules"] == RULES
+        assert job["configuration"]["mode"] == "FAST"
+        assert (job["transaction_id"], job["result"]) == ("t-1", None)
+        clock.now += 0.06
+        assert (await get(client, job["id"]))["status"] == "RUNNING"
+        clock.now += 0.2
+        done = await get(client, job["id"])
+        assert done["status"] == "COMPLETED"
+        assert done["result"]["type"] == "invoice"
+        assert 0.5 < done["result"]["confidence"] <= 1.0
 
-    async def test_create_with_unknown_file_is_404(self, client):
-        resp = await create(client, ["00000000-0000-0000-0000-000000000000"])
-        assert resp.status == 404
-        assert "File not found" in (await resp.json())["detail"]
+    async def test_a_failing_file_ends_failed_with_a_message(self, client, clock):
+        file_id = await upload(client, "scan-fail.txt", "unreadable")
+        job = await (await create(client, file_id)).json()
+        clock.now += 1.0
+        done = await get(client, job["id"])
+        assert (done["status"], done["result"]) == ("FAILED", None)
+        assert done["error_message"]
+
+    async def test_a_slow_file_runs_longer(self, client, clock):
+        slow = await (await create(client, await upload(client, "slow-1.txt", "invoice"))).json()
+        quick = await (await create(client, await upload(client, "q.txt", "invoice"))).json()
+        clock.now += 0.5
+        assert (await get(client, quick["id"]))["status"] == "COMPLETED"
+        assert (await get(client, slow["id"]))["status"] == "RUNNING"
+
+    async def test_a_parse_job_is_an_input(self, client):
+        job = await (await create(client, "pjb-sample-receipt")).json()
+        assert (job["document_input_type"], job["parse_job_id"]) == (
+            "parse_job_id",
+            "pjb-sample-receipt",
+        )
+
+    async def test_a_reused_transaction_id_returns_the_first_job(self, client):
+        file_id = await upload(client, "a.txt", "invoice")
+        first = await (await create(client, file_id, transaction_id="same")).json()
+        again = await (await create(client, "dfl-sample-contract", transaction_id="same")).json()
+        assert again["id"] == first["id"]
+        assert again["file_input"] == file_id  # the new body is ignored
+        other_project = await client.post(
+            "/api/v2/classify",
+            json={
+                "file_input": file_id,
+                "configuration": {"rules": RULES},
+                "transaction_id": "same",
+            },
+            headers=AUTH,
+            params={"project_id": "elsewhere"},
+        )
+        assert (await other_project.json())["id"] != first["id"]
+
+    @pytest.mark.parametrize(
+        ("body", "status"),
+        [
+            ({"configuration": {"rules": RULES}}, 400),
+            ({"file_input": "dfl-sample-invoice"}, 400),
+            ({"file_input": "dfl-sample-invoice", "configuration_id": "cfg-1"}, 404),
+            ({"file_input": "dfl-nope", "configuration": {"rules": RULES}}, 404),
+            ({"file_input": "dfl-sample-invoice", "configuration": {"rules": []}}, 422),
+            (
+                {
+                    "file_input": "dfl-sample-invoice",
+                    "configuration": {"rules": RULES, "mode": "MULTIMODAL"},
+                },
+                422,
+            ),
+        ],
+        ids=["no-input", "no-config", "unknown-config", "unknown-file", "no-rules", "v1-mode"],
+    )
+    async def test_bad_creates(self, client, body, status):
+        resp = await client.post("/api/v2/classify", json=body, headers=AUTH)
+        assert resp.status == status
+        assert "detail" in await resp.json()
 
     async def test_invalid_json_is_422(self, client):
         resp = await client.post(
-            "/api/v1/classifier/jobs",
-            data=b"{",
-            headers={**AUTH, "Content-Type": "application/json"},
+            "/api/v2/classify", data=b"{", headers={**AUTH, "Content-Type": "application/json"}
         )
         assert resp.status == 422
 
-    async def test_job_lifecycle_and_result_pages(self, client, clock):
-        ids = [await upload(client, f"f{n}", "invoice number, amount due") for n in range(3)]
-        resp = await create(client, ids)
-        job = await resp.json()
-        assert job["status"] == "PENDING"
-        assert job["parsing_configuration"] == {"lang": "en", "max_pages": 5, "target_pages": None}
-        path = f"/api/v1/classifier/jobs/{job['id']}"
-        pending = await (await client.get(f"{path}/results", headers=AUTH)).json()
-        assert pending["items"] == []
-        clock.now += 0.2
-        assert (await (await client.get(path, headers=AUTH)).json())["status"] == "SUCCESS"
-        first = await (await client.get(f"{path}/results", headers=AUTH)).json()
-        assert len(first["items"]) == 2
-        assert first["total_size"] == 3
-        second = await (
-            await client.get(
-                f"{path}/results", headers=AUTH, params={"page_token": first["next_page_token"]}
-            )
-        ).json()
-        assert len(second["items"]) == 1
-        assert second["next_page_token"] is None
-        seen = [i["file_id"] for i in first["items"] + second["items"]]
-        assert seen == ids
-        assert all(i["result"]["type"] == "invoice" for i in first["items"])
-
-    async def test_bad_page_params(self, client):
-        resp = await create(client, ["dfl-sample-invoice"])
-        job_id = (await resp.json())["id"]
-        path = f"/api/v1/classifier/jobs/{job_id}/results"
-        assert (await client.get(path, headers=AUTH, params={"page_size": "0"})).status == 422
-        assert (await client.get(path, headers=AUTH, params={"page_token": "!!"})).status == 400
-
-    async def test_list_pages(self, client):
-        for _ in range(3):
-            assert (await create(client, ["dfl-sample-invoice"])).status == 200
-        first = await (await client.get("/api/v1/classifier/jobs", headers=AUTH)).json()
-        assert len(first["items"]) == 2
+    async def test_list_filters_by_repeated_job_ids_and_pages(self, client):
+        ids = [(await (await create(client, "dfl-sample-invoice")).json())["id"] for _ in range(4)]
+        query = [("job_ids", i) for i in ids[:3]]
+        first = await (await client.get("/api/v2/classify", headers=AUTH, params=query)).json()
+        assert len(first["items"]) == 2 and first["next_page_token"]
         rest = await (
             await client.get(
-                "/api/v1/classifier/jobs",
+                "/api/v2/classify",
                 headers=AUTH,
-                params={"page_token": first["next_page_token"], "page_size": "10"},
+                params=[*query, ("page_token", first["next_page_token"])],
             )
         ).json()
-        assert len(rest["items"]) == 1
         assert rest["next_page_token"] is None
+        assert {j["id"] for j in first["items"] + rest["items"]} == set(ids[:3])
+        by_status = await (
+            await client.get("/api/v2/classify", headers=AUTH, params={"status": "COMPLETED"})
+        ).json()
+        assert by_status["items"] == []
+
+    async def test_bad_page_params(self, client):
+        assert (
+            await client.get("/api/v2/classify", headers=AUTH, params={"page_size": "0"})
+        ).status == 422
+        assert (
+            await client.get("/api/v2/classify", headers=AUTH, params={"page_token": "!!"})
+        ).status == 400
+
+    async def test_cancel_then_delete(self, client, clock):
+        job = await (await create(client, "dfl-sample-invoice")).json()
+        path = f"/api/v2/classify/{job['id']}"
+        assert (await client.delete(path, headers=AUTH)).status == 400  # still running
+        cancelled = await client.post(f"{path}/cancel", headers=AUTH)
+        assert (await cancelled.json())["status"] == "CANCELLED"
+        clock.now += 5.0
+        assert (await get(client, job["id"]))["status"] == "CANCELLED"
+        again = await client.post(f"{path}/cancel", headers=AUTH)
+        assert again.status == 400
+        assert (await client.delete(path, headers=AUTH)).status == 200
+        assert (await client.get(path, headers=AUTH)).status == 404
+
+    async def test_a_finished_job_cannot_be_cancelled(self, client, clock):
+        job = await (await create(client, "dfl-sample-invoice")).json()
+        clock.now += 1.0
+        resp = await client.post(f"/api/v2/classify/{job['id']}/cancel", headers=AUTH)
+        assert resp.status == 400
+        assert "COMPLETED" in (await resp.json())["detail"]
 
     async def test_unknown_job_is_404(self, client):
-        for path in ("/api/v1/classifier/jobs/nope", "/api/v1/classifier/jobs/nope/results"):
-            resp = await client.get(path, headers=AUTH)
+        for method, path in (
+            ("GET", "/api/v2/classify/nope"),
+            ("POST", "/api/v2/classify/nope/cancel"),
+            ("DELETE", "/api/v2/classify/nope"),
+        ):
+            resp = await client.request(method, path, headers=AUTH)
             assert resp.status == 404
             assert await resp.json() == {"detail": "Classify job not found."}
 
@@ -195,7 +284,7 @@ class TestJobs:
         await client.put(
             "/_sim/faults", json={"faults": [{"kind": "status", "status": 503, "times": 1}]}
         )
-        resp = await client.get("/api/v1/classifier/jobs", headers=AUTH)
+        resp = await client.get("/api/v2/classify", headers=AUTH)
         assert resp.status == 503
         assert await resp.json() == {"detail": "Simulated fault"}
 
@@ -217,6 +306,5 @@ class TestClassify:
 
 
 def test_demo_timing_is_a_few_seconds():
-    app = create_simulator()
-    assert 1.0 <= app[SIM_STATE].settings.pending_seconds <= 10.0
-    assert app[SIM_STATE].settings.results_page_size == 100
+    settings = create_simulator()[SIM_STATE].settings
+    assert 1.0 <= settings.pending_seconds + settings.running_seconds <= 10.0

@@ -1,19 +1,13 @@
-"""LlamaCloud wire translation: named table cases, no network."""
+"""LlamaCloud wire translation (v2 classify): named table cases, no network."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from adapters.base import (
-    Counts,
-    ErrorInfo,
-    ItemResult,
-    ItemStatus,
-    JobStatus,
-    StatusReport,
-)
+from adapters.base import Counts, ErrorInfo, InputKind, ItemStatus, JobInput, JobStatus
 from adapters.errors import ProviderBadResponse
 from adapters.llamacloud import wire
 from adapters.outputs import ClassificationOutput, LabelScore
@@ -45,238 +39,250 @@ class TestAuthAndParams:
     @pytest.mark.parametrize(
         ("ref", "ok"),
         [
-            ("182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e", True),
             ("dfl-abc_123", True),
+            ("pjb-7f3a", True),
             ("dfl-", False),
+            ("182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e", False),
             ("3240", False),
             ("../etc/passwd", False),
-            ("182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e/results", False),
+            ("dfl-abc/cancel", False),
         ],
-        ids=["uuid", "dfl", "dfl-empty", "number", "path", "uuid-with-suffix"],
+        ids=["file", "parse-job", "dfl-empty", "v1-uuid", "number", "path", "with-suffix"],
     )
-    def test_is_file_id(self, ref, ok):
-        assert wire.is_file_id(ref) is ok
+    def test_is_file_input(self, ref, ok):
+        assert wire.is_file_input(ref) is ok
 
 
-class TestCreateBody:
+class TestOptions:
     @pytest.mark.parametrize(
-        ("options", "file_ids", "expected"),
+        "options",
         [
-            (
-                {"rules": RULES},
-                ["a", "b"],
-                {"file_ids": ["a", "b"], "rules": RULES, "mode": "FAST"},
-            ),
-            (
-                {"rules": RULES, "mode": "MULTIMODAL", "parsing_configuration": {"max_pages": 2}},
-                ["a"],
-                {
-                    "file_ids": ["a"],
-                    "rules": RULES,
-                    "mode": "MULTIMODAL",
-                    "parsing_configuration": {"lang": "en", "max_pages": 2},
-                },
-            ),
-            (
-                {"rules": RULES, "project_id": "p"},
-                ["a", "b", "a"],
-                {"file_ids": ["a", "b"], "rules": RULES, "mode": "FAST"},
-            ),
-            (
-                {"rules": RULES, "parsing_configuration": {"lang": "de", "target_pages": [0, 2]}},
-                ["a"],
-                {
-                    "file_ids": ["a"],
-                    "rules": RULES,
-                    "mode": "FAST",
-                    "parsing_configuration": {"lang": "de", "target_pages": [0, 2]},
-                },
-            ),
+            {"rules": RULES, "mode": "MULTIMODAL"},
+            {"rules": RULES, "parsing_configuration": {"target_pages": [0, 1]}},
+            {"rules": RULES, "parsing_configuration": {"target_pages": "1,,3"}},
+            {"rules": RULES, "parsing_configuration": {"max_pages": 0}},
+            {"rules": []},
         ],
-        ids=["defaults", "multimodal-parsing", "dedupe-and-no-project-in-body", "target-pages"],
+        ids=["v1-mode", "v1-page-list", "bad-page-string", "zero-pages", "no-rules"],
     )
-    def test_body(self, options, file_ids, expected):
-        parsed = wire.LlamaCloudOptions.model_validate(options)
-        assert wire.create_job_body(file_ids, parsed) == expected
+    def test_refused(self, options):
+        with pytest.raises(ValidationError):
+            wire.LlamaCloudOptions.model_validate(options)
+
+    def test_page_ranges_as_v2_takes_them(self):
+        parsed = wire.LlamaCloudOptions.model_validate(
+            {"rules": RULES, "parsing_configuration": {"target_pages": "1, 3-5", "lang": "de"}}
+        )
+        assert parsed.parsing_configuration is not None
+        assert parsed.parsing_configuration.target_pages == "1, 3-5"
+
+
+class TestRequests:
+    def test_create_body(self):
+        options = wire.LlamaCloudOptions.model_validate(
+            {"rules": RULES, "parsing_configuration": {"max_pages": 2}}
+        )
+        assert wire.create_body("dfl-1", options, "key-0") == {
+            "file_input": "dfl-1",
+            "configuration": {
+                "rules": RULES,
+                "mode": "FAST",
+                "parsing_configuration": {"max_pages": 2},
+            },
+            "transaction_id": "key-0",
+        }
+
+    def test_create_body_without_parsing(self):
+        options = wire.LlamaCloudOptions.model_validate({"rules": RULES})
+        body = wire.create_body("pjb-1", options, "k-3")
+        assert "parsing_configuration" not in body["configuration"]
+
+    def test_transaction_ids_differ_per_input_and_repeat_per_submit(self):
+        assert wire.transaction_id("abc", 0) == wire.transaction_id("abc", 0)
+        assert wire.transaction_id("abc", 0) != wire.transaction_id("abc", 1)
+
+    def test_list_params_repeat_job_ids(self):
+        assert wire.list_params(["a", "b"], {"project_id": "p"}, "t1", 50) == [
+            ("job_ids", "a"),
+            ("job_ids", "b"),
+            ("page_size", "50"),
+            ("project_id", "p"),
+            ("page_token", "t1"),
+        ]
+
+    def test_upload_form_names_the_file_and_purpose(self):
+        item = JobInput(name="a.txt", kind=InputKind.DATA, data=b"x", content_type="text/plain")
+        form = wire.upload_form(item)
+        names = [field[0]["name"] for field in form._fields]
+        assert names == ["file", "purpose"]
+        assert form._fields[1][2] == "classify"
+
+
+class TestAnswers:
+    @pytest.mark.parametrize(
+        "payload",
+        [None, [], {}, {"id": ""}, {"id": 3}],
+        ids=["none", "list", "empty", "blank", "int"],
+    )
+    def test_missing_id(self, payload):
+        with pytest.raises(ProviderBadResponse):
+            wire.id_from_wire(payload, "job")
+
+    @pytest.mark.parametrize(
+        "payload", [None, {}, {"status": ""}, {"status": 5}], ids=["none", "empty", "blank", "int"]
+    )
+    def test_missing_status(self, payload):
+        with pytest.raises(ProviderBadResponse):
+            wire.word_from_wire(payload)
+
+    def test_status_word_is_upper_cased(self):
+        assert wire.word_from_wire({"status": "running"}) == "RUNNING"
+
+    @pytest.mark.parametrize(
+        ("payload", "count", "token"),
+        [
+            ({"items": [{"id": "a"}, "junk"], "next_page_token": "t"}, 1, "t"),
+            ({"items": [], "next_page_token": None}, 0, None),
+            ({"items": [{"id": "a"}], "next_page_token": ""}, 1, None),
+            ({}, 0, None),
+        ],
+        ids=["more", "empty", "blank-token", "no-items"],
+    )
+    def test_page(self, payload, count, token):
+        items, next_token = wire.page_from_wire(payload)
+        assert (len(items), next_token) == (count, token)
+
+    @pytest.mark.parametrize("payload", [None, {"items": {}}], ids=["none", "items-object"])
+    def test_bad_page(self, payload):
+        with pytest.raises(ProviderBadResponse):
+            wire.page_from_wire(payload)
+
+
+def job(status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "cls-1",
+        "status": status,
+        "created_at": "2026-01-02T03:04:05.000Z",
+        "updated_at": "2026-01-02T03:04:09.000Z",
+        **extra,
+    }
+
+
+RESULT = {"type": "invoice", "confidence": 0.93, "reasoning": "mentions an invoice number"}
+
+
+class TestItems:
+    def test_completed(self):
+        item = wire.item_from_wire("a", job("COMPLETED", result=RESULT))
+        assert item is not None
+        assert item.status is ItemStatus.SUCCEEDED
+        assert item.output == ClassificationOutput(
+            label="invoice",
+            score=0.93,
+            scores=[LabelScore(label="invoice", score=0.93)],
+            reasoning="mentions an invoice number",
+        )
+        assert item.finished_at is not None and item.started_at is not None
+
+    def test_no_rule_matched_is_a_success_without_label(self):
+        item = wire.item_from_wire("a", job("COMPLETED", result={**RESULT, "type": None}))
+        assert item is not None and item.status is ItemStatus.SUCCEEDED
+        assert isinstance(item.output, ClassificationOutput)
+        assert (item.output.label, item.output.scores) == (None, [])
+
+    @pytest.mark.parametrize(
+        ("payload", "message"),
+        [
+            (job("FAILED", error_message="could not parse"), "could not parse"),
+            (job("FAILED"), "classification failed"),
+            (job("COMPLETED", result=None), wire.NO_RESULT),
+        ],
+        ids=["failed", "failed-silent", "completed-without-result"],
+    )
+    def test_failures(self, payload, message):
+        item = wire.item_from_wire("a", payload)
+        assert item is not None and item.status is ItemStatus.FAILED
+        assert item.error == ErrorInfo("item_failed", message)
+        assert item.output is None
+
+    def test_cancelled(self):
+        item = wire.item_from_wire("a", job("CANCELLED"))
+        assert item is not None and item.status is ItemStatus.CANCELLED
+
+    @pytest.mark.parametrize("word", ["PENDING", "RUNNING", "SOMETHING_NEW"])
+    def test_running_has_no_item(self, word):
+        assert wire.item_from_wire("a", job(word)) is None
 
 
 class TestReport:
     @pytest.mark.parametrize(
-        ("payload", "expected"),
+        ("words", "failed", "status", "upstream", "counts"),
         [
-            ({"status": "PENDING"}, StatusReport(JobStatus.RUNNING, "PENDING")),
-            ({"status": "SUCCESS"}, StatusReport(JobStatus.SUCCEEDED, "SUCCESS")),
+            (["PENDING", "PENDING"], {}, JobStatus.QUEUED, "PENDING", Counts(2, 0, 0, 2)),
             (
-                {"status": "PARTIAL_SUCCESS"},
-                StatusReport(JobStatus.PARTIALLY_SUCCEEDED, "PARTIAL_SUCCESS"),
+                ["PENDING", "RUNNING"],
+                {},
+                JobStatus.RUNNING,
+                "PENDING:1,RUNNING:1",
+                Counts(2, 0, 0, 2),
             ),
             (
-                {"status": "ERROR", "error_message": "parse failed"},
-                StatusReport(
-                    JobStatus.FAILED, "ERROR", error=ErrorInfo("upstream_failed", "parse failed")
-                ),
+                ["COMPLETED", "RUNNING", "FAILED"],
+                {2: "x"},
+                JobStatus.RUNNING,
+                "COMPLETED:1,FAILED:1,RUNNING:1",
+                Counts(3, 1, 1, 1),
+            ),
+            (["COMPLETED", "COMPLETED"], {}, JobStatus.SUCCEEDED, "COMPLETED", Counts(2, 2, 0, 0)),
+            (
+                ["COMPLETED", "FAILED"],
+                {1: "x"},
+                JobStatus.PARTIALLY_SUCCEEDED,
+                "COMPLETED:1,FAILED:1",
+                Counts(2, 1, 1, 0),
             ),
             (
-                {"status": "ERROR", "error_message": None},
-                StatusReport(
-                    JobStatus.FAILED,
-                    "ERROR",
-                    error=ErrorInfo("upstream_failed", "The provider reported the job as failed."),
-                ),
-            ),
-            ({"status": "CANCELLED"}, StatusReport(JobStatus.CANCELLED, "CANCELLED")),
-            ({"status": "THINKING"}, StatusReport(JobStatus.RUNNING, "THINKING")),
-        ],
-        ids=["pending", "success", "partial", "error", "error-no-message", "cancelled", "unknown"],
-    )
-    def test_report(self, payload, expected):
-        assert wire.report_from_wire({"id": "j", **payload}) == expected
-
-    @pytest.mark.parametrize(
-        "payload",
-        [[], {"id": "j"}, {"status": 3}, {"status": ""}],
-        ids=["not-object", "no-status", "status-not-string", "status-empty"],
-    )
-    def test_bad_job(self, payload):
-        with pytest.raises(ProviderBadResponse):
-            wire.report_from_wire(payload, provider="lc")
-
-    @pytest.mark.parametrize(
-        "payload", [None, {"id": ""}, {"id": 4}], ids=["none", "empty", "number"]
-    )
-    def test_missing_id(self, payload):
-        with pytest.raises(ProviderBadResponse, match="has no id"):
-            wire.id_from_wire(payload, "job")
-
-
-class TestResultsPage:
-    @pytest.mark.parametrize(
-        ("payload", "count", "token"),
-        [
-            ({"items": [{"id": "1"}], "next_page_token": "t2"}, 1, "t2"),
-            ({"items": [{"id": "1"}], "next_page_token": None}, 1, None),
-            ({"items": [{"id": "1"}]}, 1, None),
-            ({"items": [], "next_page_token": ""}, 0, None),
-            ({"items": [{"id": "1"}, "junk"], "total_size": 2}, 1, None),
-        ],
-        ids=["more", "null-token", "missing-token", "empty-token", "skips-non-objects"],
-    )
-    def test_page(self, payload, count, token):
-        items, next_token = wire.results_page_from_wire(payload)
-        assert (len(items), next_token) == (count, token)
-
-    @pytest.mark.parametrize("payload", [[], {"items": {}}], ids=["list", "items-not-list"])
-    def test_bad_page(self, payload):
-        with pytest.raises(ProviderBadResponse):
-            wire.results_page_from_wire(payload)
-
-
-def _raw(result: dict[str, Any] | None, file_id: str = "f1") -> dict[str, Any]:
-    return {
-        "id": "r1",
-        "classify_job_id": "j",
-        "file_id": file_id,
-        "created_at": "2019-12-27T18:11:19.117Z",
-        "updated_at": "2019-12-27T18:11:20.117Z",
-        "result": result,
-    }
-
-
-class TestItems:
-    @pytest.mark.parametrize(
-        ("result", "status", "output", "error"),
-        [
-            (
-                {"type": "invoice", "confidence": 0.93, "reasoning": "has a total"},
-                ItemStatus.SUCCEEDED,
-                ClassificationOutput(
-                    label="invoice",
-                    score=0.93,
-                    scores=[LabelScore(label="invoice", score=0.93)],
-                    reasoning="has a total",
-                ),
-                None,
+                ["COMPLETED", "GONE"],
+                {1: wire.GONE_MESSAGE},
+                JobStatus.PARTIALLY_SUCCEEDED,
+                "COMPLETED:1,GONE:1",
+                Counts(2, 1, 1, 0),
             ),
             (
-                {"type": None, "confidence": 0.1, "reasoning": "nothing matched"},
-                ItemStatus.SUCCEEDED,
-                ClassificationOutput(label=None, score=0.1, reasoning="nothing matched"),
-                None,
+                ["COMPLETED", "CANCELLED"],
+                {},
+                JobStatus.CANCELLED,
+                "CANCELLED:1,COMPLETED:1",
+                Counts(2, 1, 0, 1),
             ),
             (
-                {"type": "invoice", "confidence": 0, "reasoning": "r"},
-                ItemStatus.SUCCEEDED,
-                ClassificationOutput(
-                    label="invoice",
-                    score=0.0,
-                    scores=[LabelScore(label="invoice", score=0.0)],
-                    reasoning="r",
-                ),
-                None,
-            ),
-            (
-                {"type": "invoice"},
-                ItemStatus.SUCCEEDED,
-                ClassificationOutput(label="invoice", score=None),
-                None,
-            ),
-            (
-                None,
-                ItemStatus.FAILED,
-                None,
-                ErrorInfo("item_failed", "the provider returned no classification for this file"),
+                ["COMPLETED"],
+                {0: wire.NO_RESULT},
+                JobStatus.FAILED,
+                "COMPLETED",
+                Counts(1, 0, 1, 0),
             ),
         ],
-        ids=["label", "no-match-null-type", "zero-confidence", "no-confidence", "null-result"],
-    )
-    def test_item(self, result, status, output, error):
-        raw = _raw(result)
-        item = wire.item_from_wire("doc", raw)
-        assert (item.input, item.status, item.output, item.error) == ("doc", status, output, error)
-        assert item.raw is raw
-        assert item.finished_at is not None
-        assert item.finished_at.isoformat() == "2019-12-27T18:11:20.117000+00:00"
-
-    def test_items_map_file_ids_to_every_input_and_skip_strangers(self):
-        file_ids = {"a": "f1", "b": "f2", "a-again": "f1"}
-        raws = [
-            _raw({"type": "x", "confidence": 1.0, "reasoning": ""}, "f1"),
-            _raw(None, "f2"),
-            _raw(None, "f-unknown"),
-            {"id": "no-file"},
-        ]
-        items = wire.items_from_wire(raws, file_ids)
-        assert sorted(items) == ["a", "a-again", "b"]
-        assert items["a"].status is ItemStatus.SUCCEEDED
-        assert items["a-again"].input == "a-again"
-        assert items["b"].status is ItemStatus.FAILED
-
-    @pytest.mark.parametrize(
-        ("report", "expected"),
-        [
-            (
-                StatusReport(JobStatus.FAILED, "ERROR", error=ErrorInfo("upstream_failed", "boom")),
-                ItemResult(
-                    input="b", status=ItemStatus.FAILED, error=ErrorInfo("item_failed", "boom")
-                ),
-            ),
-            (
-                StatusReport(JobStatus.CANCELLED, "CANCELLED"),
-                ItemResult(input="b", status=ItemStatus.CANCELLED),
-            ),
-            (StatusReport(JobStatus.SUCCEEDED, "SUCCESS"), None),
+        ids=[
+            "all-pending-is-queued",
+            "one-running",
+            "mixed-still-running",
+            "all-completed",
+            "some-failed",
+            "one-lost",
+            "cancelled",
+            "completed-without-result",
         ],
-        ids=["error-fills-failed", "cancelled-fills-cancelled", "success-leaves-gaps"],
     )
-    def test_finish_missing(self, report, expected):
-        have = {"a": ItemResult(input="a", status=ItemStatus.SUCCEEDED)}
-        out = wire.finish_missing(have, ("a", "b"), report)
-        assert out["a"] is have["a"]
-        assert out.get("b") == expected
+    def test_report(self, words, failed, status, upstream, counts):
+        report = wire.report_from_words(words, failed)
+        assert (report.status, report.upstream_status, report.counts) == (
+            status,
+            upstream,
+            counts,
+        )
 
-    def test_counts_treat_missing_as_failed(self):
-        items = {
-            "a": ItemResult(input="a", status=ItemStatus.SUCCEEDED),
-            "b": ItemResult(input="b", status=ItemStatus.FAILED),
-        }
-        assert wire.counts_from_items(items, 3) == Counts(total=3, succeeded=1, failed=2)
+    def test_every_file_failing_fails_the_job_with_the_first_reason(self):
+        report = wire.report_from_words(["FAILED", "FAILED"], {0: "bad scan", 1: "empty"})
+        assert report.status is JobStatus.FAILED
+        assert report.error is not None and "bad scan" in report.error.message
