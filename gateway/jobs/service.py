@@ -24,11 +24,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import json
-import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -38,22 +34,16 @@ import structlog
 
 from adapters.base import (
     Counts,
-    ErrorInfo,
-    InputKind,
     ItemResult,
-    ItemStatus,
-    JobHandle,
-    JobInput,
     JobRequest,
     JobStatus,
-    ModelRef,
     ProviderAdapter,
     ResultSet,
     StatusReport,
     SupportsCancel,
 )
 from adapters.errors import ProviderRejected
-from gateway.api.models import InputItem, JobCreate
+from gateway.api.models import JobCreate
 from gateway.auth.principals import Principal
 from gateway.clock import Clock
 from gateway.errors import (
@@ -69,6 +59,17 @@ from gateway.errors import (
 )
 from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
+from gateway.jobs.records import (
+    JobObserver,
+    NoObserver,
+    apply_report,
+    fingerprint,
+    handle_of,
+    item_of,
+    new_job_id,
+    submit_key,
+    to_input,
+)
 from gateway.limits.job_limits import JobLimits
 from gateway.observability.context import note_cache, note_provider, upstream_call, waiting
 from gateway.state.cache import Freshness, MemoryFreshness, ResultCache
@@ -77,18 +78,6 @@ from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.state.store import JobPage, JobRecord, JobStore, Notification
 
 _log = structlog.get_logger("gateway.jobs")
-
-
-class JobObserver(Protocol):
-    """Hooks for job lifecycle metrics (``observability.metrics.Metrics`` implements them)."""
-
-    def submitted(self, provider: str) -> None: ...
-
-    def finished(self, provider: str, status: str, seconds: float) -> None: ...
-
-    def first_result(self, provider: str, seconds: float) -> None: ...
-
-    def items_finished(self, provider: str, status: str, counts: Counts) -> None: ...
 
 
 class Tracker(Protocol):
@@ -103,30 +92,11 @@ class WebhookCheck(Protocol):
     async def check(self, tenant: str, url: str) -> None: ...
 
 
-class _NoObserver:
-    def submitted(self, provider: str) -> None:
-        return None
-
-    def finished(self, provider: str, status: str, seconds: float) -> None:
-        return None
-
-    def first_result(self, provider: str, seconds: float) -> None:
-        return None
-
-    def items_finished(self, provider: str, status: str, counts: Counts) -> None:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class JobResults:
     record: JobRecord
     items: list[ItemResult]
     results: ResultSet
-
-
-def new_job_id() -> str:
-    """An opaque, unguessable job id: 128 random bits."""
-    return "job_" + secrets.token_urlsafe(16)
 
 
 class JobService:
@@ -167,7 +137,7 @@ class JobService:
         self._clock = clock
         self._max_inputs = max_inputs
         self._poll_interval = poll_interval
-        self._observer: JobObserver = observer if observer is not None else _NoObserver()
+        self._observer: JobObserver = observer if observer is not None else NoObserver()
         self._freshness: Freshness = (
             freshness if freshness is not None else MemoryFreshness(clock.monotonic)
         )
@@ -198,8 +168,8 @@ class JobService:
         if idempotency_key is None:
             return await self._submit(principal, body, None), False
         tenant = principal.tenant
-        fingerprint = _fingerprint(body)
-        claim = await self._idempotency.claim(tenant, idempotency_key, fingerprint)
+        body_hash = fingerprint(body)
+        claim = await self._idempotency.claim(tenant, idempotency_key, body_hash)
         if claim.outcome == "mismatch":
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with a different request body.",
@@ -213,13 +183,13 @@ class JobService:
                 # The job as it is now (as a GET would answer), not as first answered.
                 return await self._refresh(replayed), True
         try:
-            record = await self._submit(principal, body, _submit_key(tenant, idempotency_key))
+            record = await self._submit(principal, body, submit_key(tenant, idempotency_key))
         except BaseException:
             # If the store is down too, the pending entry expires on its own shortly.
             with contextlib.suppress(StoreUnavailable):
                 await self._idempotency.release(tenant, idempotency_key)
             raise
-        await self._idempotency.complete(tenant, idempotency_key, fingerprint, record.id)
+        await self._idempotency.complete(tenant, idempotency_key, body_hash, record.id)
         return record, False
 
     async def _submit(
@@ -246,7 +216,7 @@ class JobService:
         note_provider(resolved.ref.provider)
         request = JobRequest(
             model=resolved.ref,
-            inputs=tuple(_to_input(i) for i in body.inputs),
+            inputs=tuple(to_input(i) for i in body.inputs),
             explain=body.options.explain,
             options=body.options.provider,
         )
@@ -321,7 +291,7 @@ class JobService:
             if isinstance(adapter, SupportsCancel):
                 try:
                     with upstream_call():
-                        await adapter.cancel(self._handle(record))
+                        await adapter.cancel(handle_of(record))
                 except Exception:
                     pass
             raise
@@ -402,7 +372,7 @@ class JobService:
                 lambda: self._fetch_results(record),
                 lambda: self._shared_results(record),
             )
-        items = [self._item(record, results, name) for name in record.input_names]
+        items = [item_of(record, results, name) for name in record.input_names]
         return JobResults(record=record, items=items, results=results)
 
     async def _cached_results(self, record: JobRecord) -> ResultSet | None:
@@ -423,7 +393,7 @@ class JobService:
 
     async def _fetch_results(self, record: JobRecord) -> ResultSet:
         with upstream_call():
-            results = await self._adapter(record.provider).results(self._handle(record))
+            results = await self._adapter(record.provider).results(handle_of(record))
         if record.done:
             results = replace(results, final=True)
             await self._cache.put(record.tenant, record.id, results)
@@ -447,7 +417,7 @@ class JobService:
         note_provider(record.provider)
         try:
             with upstream_call():
-                report = await adapter.cancel(self._handle(record))
+                report = await adapter.cancel(handle_of(record))
         except ProviderRejected:
             # Usually: the job finished between our last look and the cancel.
             refreshed = await self._refresh(record, force=True)
@@ -555,7 +525,7 @@ class JobService:
 
     async def _ask_provider(self, record: JobRecord) -> JobRecord:
         with upstream_call():
-            report = await self._adapter(record.provider).status(self._handle(record))
+            report = await self._adapter(record.provider).status(handle_of(record))
         updated = self._apply(record, report)
         if updated != record:
             await self._store.update(updated)
@@ -567,6 +537,9 @@ class JobService:
             await self._job_done(updated)
         return updated
 
+    def _apply(self, record: JobRecord, report: StatusReport) -> JobRecord:
+        return apply_report(record, report, self._clock.now(), self._observer)
+
     async def _job_done(self, record: JobRecord) -> None:
         if self._limits is not None:
             await self._limits.finished(record.tenant, record.key_id, record.id)
@@ -576,107 +549,3 @@ class JobService:
         if not await self._freshness.is_fresh(record.id):
             return None
         return await self._store.get(record.tenant, record.id)
-
-    def _apply(self, record: JobRecord, report: StatusReport) -> JobRecord:
-        total = len(record.input_names)
-        counts = report.counts or _derived_counts(report.status, total)
-        state = record.upstream_state if report.state is None else dict(report.state)
-        changed = (
-            report.status != record.status
-            or report.upstream_status != record.upstream_status
-            or counts != record.counts
-            or report.error != record.error
-            or state != record.upstream_state
-        )
-        if not changed:
-            return record
-        now = self._clock.now()
-        finished_at = record.finished_at
-        if _items_done(counts) and not _items_done(record.counts):
-            self._observer.first_result(record.provider, (now - record.created_at).total_seconds())
-        if report.status.done and finished_at is None:
-            finished_at = now
-            self._observer.finished(
-                record.provider, report.status.value, (now - record.created_at).total_seconds()
-            )
-            self._observer.items_finished(record.provider, report.status.value, counts)
-        return record.evolve(
-            status=report.status,
-            upstream_status=report.upstream_status,
-            counts=counts,
-            error=report.error,
-            upstream_state=state,
-            updated_at=now,
-            finished_at=finished_at,
-        )
-
-    @staticmethod
-    def _handle(record: JobRecord) -> JobHandle:
-        provider, _, rest = record.model.partition("/")
-        model_id, _, version = rest.partition("@")
-        return JobHandle(
-            upstream_id=record.upstream_id or "",
-            model=ModelRef(provider=provider, model_id=model_id, version=version or None),
-            input_names=record.input_names,
-            state=record.upstream_state,
-        )
-
-    @staticmethod
-    def _item(record: JobRecord, results: ResultSet, name: str) -> ItemResult:
-        found = results.items.get(name)
-        if found is not None:
-            if record.status is JobStatus.CANCELLED and found.status in (
-                ItemStatus.PENDING,
-                ItemStatus.RUNNING,
-            ):
-                return ItemResult(input=name, status=ItemStatus.CANCELLED, raw=found.raw)
-            return found
-        if record.status is JobStatus.CANCELLED:
-            return ItemResult(input=name, status=ItemStatus.CANCELLED)
-        if record.done:
-            return ItemResult(
-                input=name,
-                status=ItemStatus.FAILED,
-                error=ErrorInfo(
-                    "missing_result", "The provider reported no result for this input."
-                ),
-            )
-        return ItemResult(input=name, status=ItemStatus.PENDING)
-
-
-def _items_done(counts: Counts | None) -> bool:
-    return counts is not None and counts.succeeded + counts.failed > 0
-
-
-def _fingerprint(body: JobCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _submit_key(tenant: str, idempotency_key: str) -> str:
-    """The same for every resend of one idempotent submit, on any replica: a provider
-    that takes idempotency keys then hands back the job the first attempt made."""
-    return hashlib.sha256(f"{tenant}\0{idempotency_key}".encode()).hexdigest()[:32]
-
-
-def _derived_counts(status: JobStatus, total: int) -> Counts:
-    if status is JobStatus.SUCCEEDED:
-        return Counts(total=total, succeeded=total)
-    if status is JobStatus.FAILED:
-        return Counts(total=total, failed=total)
-    return Counts.all_pending(total)
-
-
-def _to_input(item: InputItem) -> JobInput:
-    kind = InputKind(item.kind)
-    return JobInput(
-        name=item.name,
-        kind=kind,
-        text=item.text,
-        data=base64.b64decode(item.data) if item.data is not None else None,
-        content_type=item.content_type,
-        url=item.url,
-        ref=item.ref,
-        record=item.record,
-        fields=item.fields or {},
-    )
