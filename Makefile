@@ -66,3 +66,12 @@ bench: $(RUNTIME)
 	@command -v wrk >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 	$(BIN)/python -m bench
+
+# The job engine's benchmarks (bench/engine.py, README "Benchmarks"): 10,000 tracked jobs on
+# three replicas, readers, webhooks, a read from state; about 6 minutes; writes
+# bench/results/engine.{json,md}.
+.PHONY: bench-engine
+bench-engine: $(RUNTIME)
+	@command -v wrk >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+	$(BIN)/python -m bench.engine

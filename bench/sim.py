@@ -26,6 +26,8 @@ LONG_ITEM_SECONDS = 3600.0
 MOUNTS = {
     "modzy": SimSettings(queue_seconds=0.01, item_seconds=LONG_ITEM_SECONDS),
     "modzy-fast": SimSettings(queue_seconds=0.01, item_seconds=0.02),
+    # Jobs that finish 2 s after submit: webhook delay after the provider's finish.
+    "modzy-2s": SimSettings(queue_seconds=0.01, item_seconds=2.0),
 }
 
 

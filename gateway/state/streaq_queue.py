@@ -40,6 +40,20 @@ from gateway.tasks import spawn
 _log = structlog.get_logger("gateway.engine")
 
 
+class _Worker(Worker[Any]):
+    """streaq's worker, minus its signal handling.
+
+    streaq 7.2 stores ``handle_signals`` but never reads it: its worker always opens
+    a receiver for SIGINT and SIGTERM, which replaces the handlers aiohttp installed,
+    so a SIGTERM stopped the worker and never reached aiohttp: the replica neither
+    drained nor exited (found by the SIGTERM test in tests/e2e/test_engine_replicas.py).
+    The gateway stops the worker itself, after its own drain (``StreaqQueue.close``).
+    """
+
+    async def signal_handler(self, scope: Any) -> None:
+        return None
+
+
 def build_worker(
     redis: RedisSettings, keys: Keyspace, *, lease_seconds: float, concurrency: int
 ) -> Worker[Any]:
@@ -50,6 +64,11 @@ def build_worker(
         "handle_signals": False,
         "idle_timeout": lease_seconds,
         "concurrency": concurrency,
+        # Fetch at most one task beyond those running. A task fetched but not started
+        # when the replica stops (or dies) waits out its lease before another replica
+        # may take it; engine tasks are short provider calls, so a deeper buffer buys
+        # nothing but such waits.
+        "prefetch": 1,
         "serializer": json.dumps,
         "deserializer": json.loads,
     }
@@ -57,7 +76,7 @@ def build_worker(
     if redis.url.lower().startswith(SENTINEL_SCHEME + "://"):
         url = parse_sentinel_url(redis.url)
         kwargs.update(db=url.db, username=url.username, password=url.password)
-        return Worker(
+        return _Worker(
             sentinel_nodes=list(url.sentinels),
             sentinel_master=url.service_name,
             redis_kwargs=kwargs,
@@ -68,12 +87,12 @@ def build_worker(
         kwargs.update(username=parts.username or None, password=parts.password or None)
         if parts.scheme == "rediss":
             kwargs["ssl"] = True
-        return Worker(
+        return _Worker(
             cluster_nodes=[(parts.hostname or "127.0.0.1", parts.port or 6379)],
             redis_kwargs=kwargs,
             **options,
         )
-    return Worker(redis_url=redis.url, redis_kwargs=kwargs, **options)
+    return _Worker(redis_url=redis.url, redis_kwargs=kwargs, **options)
 
 
 #: Backoff of the worker's restarts after its Redis connection broke (seconds).
@@ -199,10 +218,13 @@ class StreaqQueue:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace_seconds)
         # What still runs is cancelled; unacknowledged, it runs again on another replica
-        # once its claim lapses (``lease_seconds``), as do tasks fetched but not started.
+        # once its claim lapses (``lease_seconds``), as does the one task at most that
+        # was fetched but not started (``prefetch``).
+        running = self._active
         self._runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._runner
+        _log.info("engine_worker_closed", handed_back=self.handed_back, cut_off=running)
 
 
 class _Started:
