@@ -210,10 +210,12 @@ def submit_from_wire(
 ) -> Submitted:
     """The job id of a submit answer, the state later calls need, and its status.
 
-    The state keeps the project, layer and group the export must name: the project as
-    it was sent (its name, as the official library sends it), and the layer as AnnoLab
-    resolved it (``outputLayerName``), so a layer given by id still matches the
-    ``layerName`` of exported annotations.
+    The state keeps the project, layer and group the export must name: the project by
+    its name (``projectName`` of the answer, else as it was sent), since the official
+    library always exports by ``project.name``, even where the caller knows the
+    project by id (annolab 0.7.2 ``project_export.py``); the layer as AnnoLab resolved
+    it (``outputLayerName``), so a layer given by id still matches the ``layerName`` of
+    exported annotations.
     """
     if not isinstance(payload, dict):
         raise ProviderBadResponse(provider, "The provider's submit answer is not an object.")
@@ -222,13 +224,15 @@ def submit_from_wire(
         raise ProviderBadResponse(
             provider, "The provider's submit answer carries no inferenceJobId."
         )
+    project_name = payload.get("projectName")
     project_id = _int(payload.get("projectId"))
     layer_name = payload.get("outputLayerName")
     layer_id = _int(payload.get("outputLayerId"))
     state: dict[str, Any] = {
-        # [library] The export names the project as the caller did (the library sends
-        # the project's name), not as the numeric id the answer resolved it to.
-        "project": options.project,
+        # [library] The export names the project by name, as the library does.
+        "project": project_name
+        if isinstance(project_name, str) and project_name
+        else options.project,
         "project_id": project_id,
         "layer": layer_name if isinstance(layer_name, str) and layer_name else options.output_layer,
         "layer_id": layer_id,

@@ -7,14 +7,21 @@ dataset runs whole and the named rows are reported, each under its input's name.
 
 Notes:
 
-* Factor analysis has no per-row output: the factors are a job-level
-  ``FactorsOutput`` and each input succeeds with ``output: null``.
+* Factor analysis: each input's output is its factor scores (an ``EmbeddingOutput``
+  ordered by factor), and the factors themselves are a job-level ``FactorsOutput``.
+  In the seed docs' shape (one row per factor) only the ``FactorsOutput`` exists and
+  each input succeeds with ``output: null``.
 * Wood Wide documents no per-row errors. A row it returns no result for (or lists in
   ``summary.failed_row_ids`` [inferred]) is a failed item, "no result for this row".
-  With ``anomaly_format=ids_only`` and factors only that summary list can tell.
+  With ``anomaly_format=ids_only`` and seed-shaped factors only that summary list can tell.
+* Results are read through the signed ``inference_results_uri`` (without the API key),
+  or from ``/results/rows`` when they are large and the provider says they can be paged.
 * Identical ``infer-batch`` requests share one upstream job (unless
   ``force_rerun: true``), so cancelling one gateway job cancels the others too.
 * ``output_type: parquet`` needs the optional ``pyarrow``; without it json is asked for.
+
+docs/providers/woodwide.md says which of these facts come from the official library,
+which from the docs, and which are inferred.
 """
 
 from __future__ import annotations

@@ -2,10 +2,13 @@
 
 Results exist only once a job has ``succeeded`` (the provider answers 409 before),
 so ``results()`` reads the job first and asks for nothing while it runs. A finished
-job's rows come from the signed results file when it is on the provider's own host
-and small, else from the ``/results/rows`` pages. Item counts need those rows
-(Wood Wide does not count failures), so ``status()`` reads them when the job
-succeeds and keeps the set for the ``results()`` call that follows.
+job's rows come from the signed results file (``inference_results_uri``: a link to
+cloud storage, fetched through Upstream's signed-URL path, so without the API key,
+under the same size cap and host guard), or, when the results are large and the
+provider says they are ``row_paginatable``, from the ``/results/rows`` pages (the
+combined table: inputs and outputs; only output columns reach the outputs). Item
+counts need those rows (Wood Wide does not count failures), so ``status()`` reads
+them when the job succeeds and keeps the set for the ``results()`` call that follows.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ FILE_ROW_LIMIT = 500
 ROWS_PAGE_SIZE = 500
 #: A provider whose row pages never end is broken; stop walking it here.
 MAX_ROW_PAGES = 10_000
+#: What a signed link answers once it has expired (S3: 403) or is gone.
+_EXPIRED_LINK = frozenset({403, 404, 410})
 #: Finished result sets kept between ``status()`` and ``results()``.
 _KEEP_FINISHED = 16
 _NOT_FOUND = "The provider does not know this job."
@@ -115,11 +120,7 @@ class WoodWideAdapter:
         payload = resp.json()
         return Submission(
             upstream_id=wire.job_id_from_wire(payload, self.name),
-            state={
-                "mode": "dataset" if options.on_dataset else "file",
-                "output_type": output_type,
-                "rows": wire.row_names(request, options),
-            },
+            state=wire.submit_state(request, options, output_type),
             report=wire.submit_report(payload, self.name),
         )
 
@@ -189,28 +190,41 @@ class WoodWideAdapter:
         meta = tables.results_meta_from_wire(resp.json(), self.name)
         plan = tables.read_plan(meta, self._upstream.url(""), self._file_row_limit)
         table = await self._file(job, meta) if plan == "file" else None
+        combined = table is None
         if table is None:
             table = await self._rows(job)
+        columns = job.state.get("columns")
         items, job_outputs = normalize.items_from_table(
             table,
             wire.model_type_of(detail),
             _row_names(job),
             meta.failed_row_ids,
+            descriptions=meta.descriptions,
+            combined=combined,
+            input_columns=columns if isinstance(columns, list) else (),
             provider=self.name,
         )
         return ResultSet(items=items, job_outputs=job_outputs)
 
     async def _file(self, job: JobHandle, meta: tables.ResultsMeta) -> Table | None:
-        """The signed results file; None if it has expired and the rows can be paged."""
+        """The results file; None if its link has expired and the rows can be paged."""
         if meta.uri is None:
             return None
         requested = _output_type(job)
+        # A signed link, usually to cloud storage: the signature is its credential, so
+        # no API key goes with it (a storage host refuses a request carrying both).
         resp = await self._upstream.request(
-            "GET", "", absolute_url=meta.uri, operation="results_file"
+            "GET", "", signed_url=meta.uri, operation="results_file"
         )
-        if resp.status in (403, 404, 410) and meta.row_paginatable:
+        if resp.status in _EXPIRED_LINK and meta.row_paginatable is True:
             return None
-        self._upstream.raise_for_status(resp, not_found="The provider's results file is gone.")
+        if 400 <= resp.status < 500 and resp.status not in (408, 429):
+            # A storage host's refusal (an expired link: 403) is neither the caller's
+            # mistake nor a lost job: the provider handed us a link that does not work.
+            raise ProviderBadResponse(
+                self.name, f"The provider's results link was refused (HTTP {resp.status})."
+            )
+        self._upstream.raise_for_status(resp)
         fmt = tables.output_type_of(resp.content_type, requested)
         return tables.table_from_file(resp.body, fmt, provider=self.name)
 

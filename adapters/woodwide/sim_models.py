@@ -1,26 +1,34 @@
 """The simulated Wood Wide models and datasets, and the result tables they produce.
 
 Every output is derived from a SHA-256 of the model id and the row's cells, so
-the same row gives the same answer in every format and every run. A table is
-rendered as Wood Wide renders it: json (column-oriented ``data``), csv (text,
-``True``/``False`` booleans, plus ``prediction_explanation`` for prediction
-models), parquet (with the model in its file metadata; needs ``pyarrow``), or as
-``/results/rows`` pages.
+the same row gives the same answer in every format and every run. The columns
+follow the official library's docstrings (woodwide 0.9.0,
+``woodwide/resources/models/models.py``, "Output Columns by Model Type"); where
+the library is silent (search columns) or where older docs differ, the shape is a
+switch. sim_render.py renders a table as json, csv, parquet or row pages.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import importlib
-import importlib.util
-import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 ModelType = Literal["prediction", "anomaly", "embedding", "clustering", "factors", "search"]
+#: ``prediction_probs`` of a multiclass row: a list in label order, the predicted
+#: label's probability alone (the two shapes seen from the real API), a
+#: ``{label: p}`` object, or absent with ``prediction_prob`` instead (the seed docs).
+ProbsShape = Literal["list", "float", "object", "none"]
+#: Factors: the library's per-row ``factor_{k}_*`` columns, or the seed docs' one row
+#: per factor (``factor_id``, ``factor_description``, ``captured_variance``).
+FactorsShape = Literal["per_row", "seed"]
+#: Search: one row per query row with ``neighbor_{j}_id``/``_score`` ([inferred]: the
+#: library says "one row per input instance" but names no columns), or one row per
+#: match (``id``, ``match_id``, ``rank``, ``score``: the seed-era guess).
+SearchShape = Literal["per_query", "per_match"]
 
 CLUSTERS = (
     "Young, price-sensitive customers on monthly plans",
@@ -35,6 +43,7 @@ FACTORS = (
     "Regional seasonality",
     "Support contact frequency",
 )
+CREATED = datetime(2025, 1, 6, 9, 30, tzinfo=UTC).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,8 @@ class SimModel:
     version_number: int = 1
     #: Classification labels; a prediction model without labels is a regressor.
     labels: tuple[int | str, ...] = ()
+    #: The training target of a prediction model.
+    label_column: str | None = None
     dims: int = 8
     factors: int = 3
     default_k: int = 3
@@ -53,25 +64,56 @@ class SimModel:
     index_size: int = 100
 
     def public(self) -> dict[str, Any]:
+        """The library's ``Model`` (``woodwide/types/model.py``), plus the model's name."""
         return {
             "id": self.id,
             "name": self.name,
-            "type": self.type,
-            "version_id": self.version_id,
-            "version_number": self.version_number,
+            "model_type": self.type,
+            "created_at": CREATED,
+            "updated_at": CREATED,
+            "status": "ready",
+            "current_version": {
+                "status": "ready",
+                "version": self.version_number,
+                "version_id": self.version_id,
+                "metrics": {},
+            },
+            "current_metrics": {},
+            "label_column": self.label_column,
+            "training_dataset_id": "ds_demo",
+            "training_dataset_name": "demo_customers",
         }
 
 
 MODELS = (
-    SimModel("mdl_churn", "churn_classifier", "prediction", "mdlv_churn_1", labels=(0, 1)),
+    SimModel(
+        "mdl_churn",
+        "churn_classifier",
+        "prediction",
+        "mdlv_churn_1",
+        labels=(0, 1),
+        label_column="churned",
+    ),
     SimModel(
         "mdl_tier",
         "plan_tier_classifier",
         "prediction",
         "mdlv_tier_1",
         labels=("basic", "plus", "pro"),
+        label_column="plan",
     ),
-    SimModel("mdl_price", "price_regressor", "prediction", "mdlv_price_1"),
+    #: Multiclass with numeric labels: still a classifier, whatever its labels look like.
+    SimModel(
+        "mdl_rating",
+        "satisfaction_rating",
+        "prediction",
+        "mdlv_rating_1",
+        labels=(1, 2, 3, 4, 5),
+        label_column="rating",
+    ),
+    SimModel(
+        "mdl_price", "price_regressor", "prediction", "mdlv_price_1", label_column="monthly_spend"
+    ),
     SimModel("mdl_segments", "customer_segments", "clustering", "mdlv_segments_1"),
     SimModel("mdl_fraud", "fraud_detector", "anomaly", "mdlv_fraud_1"),
     SimModel("mdl_embed", "customer_embedding", "embedding", "mdlv_embed_1", dims=8),
@@ -102,6 +144,29 @@ class SimDataset:
     version_id: str
     name: str
     rows: tuple[Mapping[str, str], ...]
+    version_number: int = 1
+
+    def public(self) -> dict[str, Any]:
+        """The library's ``Dataset`` (``woodwide/types/dataset.py``)."""
+        columns = list(self.rows[0]) if self.rows else []
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": CREATED,
+            "updated_at": CREATED,
+            "description": None,
+            "is_archived": False,
+            "current_version": {
+                "id": self.version_id,
+                "status": "ready",
+                "version": self.version_number,
+                "row_count": len(self.rows),
+                "created_at": CREATED,
+                "ready_at": CREATED,
+                "schema_json": {"columns": [{"name": c, "dtype": "string"} for c in columns]},
+                "source_type": "upload",
+            },
+        }
 
 
 DATASETS = (SimDataset("ds_demo", "dsv_demo_1", "demo_customers", demo_rows(20)),)
@@ -115,6 +180,8 @@ class SimTable:
     csv_only: frozenset[str] = frozenset()
     #: Top-level members of the json rendering (descriptions).
     extras: dict[str, Any] = field(default_factory=dict)
+    #: One row per input row, ``id`` 0..N-1: a combined (inputs + outputs) table exists.
+    row_aligned: bool = True
 
 
 def _digest(model_id: str, row: Mapping[str, str]) -> bytes:
@@ -127,28 +194,64 @@ def _unit(d: bytes, at: int) -> float:
     return int.from_bytes(d[at : at + 2], "big") / 65536
 
 
-def _prediction(model: SimModel, rid: int, row: Mapping[str, str], probs: bool) -> dict[str, Any]:
+def _prediction(
+    model: SimModel, rid: int, row: Mapping[str, str], probs: ProbsShape
+) -> dict[str, Any]:
     d = _digest(model.id, row)
     if not model.labels:
         return {"id": rid, "prediction": round(20 + _unit(d, 0) * 480, 3)}
     if len(model.labels) == 2:
         top = round(0.5 + _unit(d, 2) * 0.5, 4)
-        label = model.labels[d[0] % 2]
-        out: dict[str, Any] = {"id": rid, "prediction": label, "prediction_prob": top}
-        return out
+        return {"id": rid, "prediction": model.labels[d[0] % 2], "prediction_prob": top}
     weights = [1 + _unit(d, 2 * i) * 3 for i in range(len(model.labels))]
     total = sum(weights)
     shares = [round(w / total, 4) for w in weights]
     best = max(range(len(shares)), key=lambda i: shares[i])
-    out = {"id": rid, "prediction": model.labels[best], "prediction_prob": shares[best]}
-    if probs:
+    out: dict[str, Any] = {"id": rid, "prediction": model.labels[best]}
+    if probs == "none":
+        out["prediction_prob"] = shares[best]
+    elif probs == "float":
+        out["prediction_probs"] = shares[best]
+    elif probs == "object":
         out["prediction_probs"] = {str(lb): s for lb, s in zip(model.labels, shares, strict=True)}
+    else:
+        out["prediction_probs"] = shares
     return out
 
 
-def _search(
+def _prediction_table(
+    model: SimModel, rows: Sequence[tuple[int, Mapping[str, str]]], probs: ProbsShape
+) -> SimTable:
+    out = [_prediction(model, rid, row, probs) for rid, row in rows]
+    for (_, row), r in zip(rows, out, strict=True):
+        top = max(row, key=lambda c: _unit(_digest(c, row), 0)) if row else "?"
+        r["prediction_explanation"] = f"Driven mostly by '{top}'."
+    if model.labels:
+        descriptions = {
+            str(lb): {"summary": f"Predicted {lb}", "description": f"Rows the model labels {lb}."}
+            for lb in model.labels
+        }
+    else:  # [doc] "For regression the key is `{target}_regression`"
+        target = model.label_column or "target"
+        descriptions = {
+            f"{target}_regression": {
+                "summary": f"Predicted {target}",
+                "description": f"What drives the predicted {target}.",
+            }
+        }
+    columns = dict.fromkeys(c for r in out for c in r)
+    return SimTable(
+        columns=tuple(columns),
+        rows=out,
+        csv_only=frozenset({"prediction_explanation"}),
+        extras={"prediction_descriptions": descriptions},
+    )
+
+
+def _neighbours(
     model: SimModel, rid: int, row: Mapping[str, str], k: int, no_self: bool
-) -> list[dict[str, Any]]:
+) -> list[tuple[int, float]]:
+    """``k`` (match row id, score) pairs, best first."""
     d = _digest(model.id, row)
     picks: list[int] = []
     seed = d
@@ -161,10 +264,76 @@ def _search(
                 break
         seed = hashlib.sha256(seed).digest()
     base = 0.99 - _unit(d, 30) * 0.05
-    return [
-        {"id": rid, "match_id": m, "rank": r, "score": round(base - 0.06 * (r - 1), 4)}
-        for r, m in enumerate(picks, start=1)
-    ]
+    return [(m, round(base - 0.06 * r, 4)) for r, m in enumerate(picks)]
+
+
+def _search_table(
+    model: SimModel,
+    rows: Sequence[tuple[int, Mapping[str, str]]],
+    k: int,
+    no_self: bool,
+    shape: SearchShape,
+) -> SimTable:
+    found = [(rid, _neighbours(model, rid, row, k, no_self)) for rid, row in rows]
+    if shape == "per_match":
+        out = [
+            {"id": rid, "match_id": m, "rank": r, "score": s}
+            for rid, matches in found
+            for r, (m, s) in enumerate(matches, start=1)
+        ]
+        return SimTable(("id", "match_id", "rank", "score"), out, row_aligned=False)
+    columns = ["id"] + [f"neighbor_{j}_{c}" for j in range(1, k + 1) for c in ("id", "score")]
+    out = []
+    for rid, matches in found:
+        row: dict[str, Any] = {"id": rid}
+        for j, (m, s) in enumerate(matches, start=1):
+            row |= {f"neighbor_{j}_id": m, f"neighbor_{j}_score": s}
+        out.append(row)
+    return SimTable(tuple(columns), out)
+
+
+def _variances(model: SimModel) -> list[float]:
+    """Variance captured by each factor: fixed at training time, so by model alone."""
+    whole = hashlib.sha256(model.id.encode()).digest()
+    weights = sorted((1 + _unit(whole, 2 * i) * 4 for i in range(model.factors)), reverse=True)
+    total = sum(weights)
+    return [round(w / total * 0.85, 4) for w in weights]
+
+
+def _factors_table(
+    model: SimModel, rows: Sequence[tuple[int, Mapping[str, str]]], shape: FactorsShape
+) -> SimTable:
+    variances = _variances(model)
+    names = [FACTORS[i % len(FACTORS)] for i in range(model.factors)]
+    if shape == "seed":
+        out = [
+            {"factor_id": i, "factor_description": name, "captured_variance": var}
+            for i, (name, var) in enumerate(zip(names, variances, strict=True))
+        ]
+        return SimTable(
+            ("factor_id", "factor_description", "captured_variance"), out, row_aligned=False
+        )
+    # [doc] woodwide 0.9.0: id, factor_{k}_score/_description/_captured_variance per row,
+    # and a top-level factor_descriptions {k: {description, summary, captured_variance}}.
+    columns = ["id"]
+    for i in range(model.factors):
+        columns += [f"factor_{i}_score", f"factor_{i}_description", f"factor_{i}_captured_variance"]
+    out = []
+    for rid, row in rows:
+        d = _digest(model.id, row)
+        cells: dict[str, Any] = {"id": rid}
+        for i, (name, var) in enumerate(zip(names, variances, strict=True)):
+            cells |= {
+                f"factor_{i}_score": round(_unit(d, 2 * i) * 4 - 2, 4),
+                f"factor_{i}_description": name,
+                f"factor_{i}_captured_variance": var,
+            }
+        out.append(cells)
+    descriptions = {
+        str(i): {"description": name, "summary": name.split()[0], "captured_variance": var}
+        for i, (name, var) in enumerate(zip(names, variances, strict=True))
+    }
+    return SimTable(tuple(columns), out, extras={"factor_descriptions": descriptions})
 
 
 def build_table(
@@ -174,24 +343,13 @@ def build_table(
     anomaly_format: str = "ids_only",
     k: int | None = None,
     exclude_self_matches: bool = False,
-    multiclass_probs: bool = True,
+    probs: ProbsShape = "list",
+    factors: FactorsShape = "per_row",
+    search: SearchShape = "per_query",
 ) -> SimTable:
     """The result table of ``model`` over the rows that did not fail (``(row id, cells)``)."""
     if model.type == "prediction":
-        out = [_prediction(model, rid, row, multiclass_probs) for rid, row in rows]
-        for (_, row), r in zip(rows, out, strict=True):
-            top = max(row, key=lambda c: _unit(_digest(c, row), 0)) if row else "?"
-            r["prediction_explanation"] = f"Driven mostly by '{top}'."
-        descriptions = {
-            str(lb): {"summary": f"Predicted {lb}", "description": f"Rows the model labels {lb}."}
-            for lb in model.labels
-        }
-        return SimTable(
-            columns=tuple(dict.fromkeys(c for r in out for c in r)),
-            rows=out,
-            csv_only=frozenset({"prediction_explanation"}),
-            extras={"prediction_descriptions": descriptions} if descriptions else {},
-        )
+        return _prediction_table(model, rows, probs)
     if model.type == "clustering":
         out = []
         for rid, row in rows:
@@ -214,7 +372,9 @@ def build_table(
             out = [{"id": rid, "is_anomaly": s >= 0.7, "anomaly_score": s} for rid, s in scored]
             return SimTable(("id", "is_anomaly", "anomaly_score"), out)
         return SimTable(
-            ("anomalous_ids",), [{"anomalous_ids": rid} for rid, s in scored if s >= 0.7]
+            ("anomalous_ids",),
+            [{"anomalous_ids": rid} for rid, s in scored if s >= 0.7],
+            row_aligned=False,
         )
     if model.type == "embedding":
         out = []
@@ -225,82 +385,5 @@ def build_table(
             )
         return SimTable(("id", *(f"dim_{i}" for i in range(model.dims))), out)
     if model.type == "search":
-        out = [
-            m
-            for rid, row in rows
-            for m in _search(model, rid, row, k or model.default_k, exclude_self_matches)
-        ]
-        return SimTable(("id", "match_id", "rank", "score"), out)
-    # factors: one row per factor, from every row's digest together
-    whole = hashlib.sha256(b"".join(_digest(model.id, row) for _, row in rows)).digest()
-    weights = sorted((1 + _unit(whole, 2 * i) * 4 for i in range(model.factors)), reverse=True)
-    total = sum(weights)
-    out = [
-        {
-            "factor_id": i,
-            "factor_description": FACTORS[i % len(FACTORS)],
-            "captured_variance": round(w / total * 0.85, 4),
-        }
-        for i, w in enumerate(weights)
-    ]
-    return SimTable(("factor_id", "factor_description", "captured_variance"), out)
-
-
-# -- renderings -------------------------------------------------------------------------
-
-
-def plain_columns(table: SimTable) -> tuple[str, ...]:
-    return tuple(c for c in table.columns if c not in table.csv_only)
-
-
-def plain_rows(table: SimTable) -> list[dict[str, Any]]:
-    cols = plain_columns(table)
-    return [{c: r[c] for c in cols if c in r} for r in table.rows]
-
-
-def render_json(
-    table: SimTable, head: Mapping[str, Any], *, search_mapping: bool = False
-) -> dict[str, Any]:
-    cols = plain_columns(table)
-    if search_mapping and "match_id" in cols:
-        data: dict[str, Any] = {}
-        for r in table.rows:
-            data.setdefault(str(r["id"]), []).append(str(r["match_id"]))
-    else:
-        data = {c: [r.get(c) for r in table.rows] for c in cols}
-    return {**head, "data": data, **table.extras}
-
-
-def csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def render_csv(table: SimTable) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.columns)
-    for r in table.rows:
-        writer.writerow([csv_cell(r.get(c)) for c in table.columns])
-    return out.getvalue()
-
-
-def parquet_available() -> bool:
-    return importlib.util.find_spec("pyarrow") is not None
-
-
-def render_parquet(table: SimTable, metadata: Mapping[str, str]) -> bytes:
-    """Needs ``pyarrow`` (an optional extra; the simulator refuses parquet without it)."""
-    pa: Any = importlib.import_module("pyarrow")
-    pq: Any = importlib.import_module("pyarrow.parquet")
-    cols = plain_columns(table)
-    arrow = pa.table({c: [r.get(c) for r in table.rows] for c in cols})
-    arrow = arrow.replace_schema_metadata(dict(metadata))
-    sink = io.BytesIO()
-    pq.write_table(arrow, sink)
-    return sink.getvalue()
+        return _search_table(model, rows, k or model.default_k, exclude_self_matches, search)
+    return _factors_table(model, rows, factors)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from adapters.simulation import SIM_CONTROL
 from adapters.woodwide import sim_models as sm
+from adapters.woodwide import sim_render as sr
 
 SIMULATOR_KEY = "sk_woodwide_simulator_key"
 OUTPUT_TYPES = ("json", "csv", "parquet")
@@ -52,11 +53,23 @@ class SimSettings:
     report_failed_rows: bool = True
     #: [doc]/[inferred] The keys naming the job in its detail (docs: job_id, SDK: id).
     detail_id_keys: tuple[str, ...] = ("job_id", "id")
-    #: [inferred] Search results in json: one row per match (``id``, ``match_id``, ``rank``,
-    #: ``score``), or the seed doc's mapping ``{"<row id>": ["<match id>", ...]}``.
-    search_json: Literal["rows", "mapping"] = "rows"
-    #: [doc] SDK 0.9.0 adds ``prediction_probs`` for multiclass models; the seed doc does not.
-    multiclass_probs: bool = True
+    #: Search rows: ``per_query`` (one row per input row, ``neighbor_{j}_id``/``_score``
+    #: [inferred]), ``per_match`` (``id``, ``match_id``, ``rank``, ``score`` [inferred]),
+    #: or ``mapping``: per_match, with json as the seed doc's ``{"<row id>": [ids]}``.
+    search_shape: Literal["per_query", "per_match", "mapping"] = "per_query"
+    #: [doc] Multiclass ``prediction_probs``: a list per row (label order), a float (the
+    #: predicted label's), an object, or ``none`` (the seed docs' ``prediction_prob``).
+    multiclass_probs: sm.ProbsShape = "list"
+    #: [doc] Factors per row (woodwide 0.9.0) or one row per factor (the seed docs).
+    factors_shape: sm.FactorsShape = "per_row"
+    #: [doc] ``row_paginatable``: True, False or null (then ``/results/rows`` refuses).
+    row_paginatable: bool | None = True
+    #: [doc] A ``combined_results_uri`` (inputs + outputs) for row-aligned results.
+    combined_file: bool = True
+    #: [inferred] Where signed result links point: another origin (e.g. a storage host)
+    #: or, on this server's scheme and port, another host name (``localhost``); None: here.
+    results_origin: str | None = None
+    results_host: str | None = None
     #: Row ids that fail, besides rows with ``fail`` in a cell.
     fail_row_ids: frozenset[int] = frozenset()
     #: Serve parquet (None: when pyarrow is importable).
@@ -118,7 +131,7 @@ def refuse(request: web.Request) -> web.Response | None:
 
 
 def parquet_ok(settings: SimSettings) -> bool:
-    return sm.parquet_available() if settings.parquet is None else settings.parquet
+    return sr.parquet_available() if settings.parquet is None else settings.parquet
 
 
 # -- job timing and results -------------------------------------------------------------
@@ -152,7 +165,9 @@ def job_table(job: SimJob, settings: SimSettings) -> sm.SimTable:
             anomaly_format=job.anomaly_format,
             k=job.k,
             exclude_self_matches=job.exclude_self_matches,
-            multiclass_probs=settings.multiclass_probs,
+            probs=settings.multiclass_probs,
+            factors=settings.factors_shape,
+            search="per_query" if settings.search_shape == "per_query" else "per_match",
         )
     return job.table
 
@@ -186,11 +201,18 @@ def job_detail(job: SimJob, request: web.Request) -> dict[str, Any]:
                 "version_number": job.model.version_number,
             },
             "dataset": (
-                {"id": job.dataset.id, "version_id": job.dataset.version_id}
+                {
+                    "id": job.dataset.id,
+                    "version_id": job.dataset.version_id,
+                    "version_number": job.dataset.version_number,
+                }
                 if job.dataset
                 else None
             ),
         },
+        "dataset_id": job.dataset.id if job.dataset else None,
+        "dataset_name": job.dataset.name if job.dataset else None,
+        "parent_job_id": None,
         "error_message": failure_message(job) if word == "failed" else None,
         "woodwide_runtime_version": "sim-1.0",
         "credits_consumed": len(job.rows) if word == "succeeded" else None,
@@ -218,16 +240,20 @@ def result_head(job: SimJob, status: str = "succeeded") -> dict[str, Any]:
     }
 
 
-def file_response(job: SimJob, fmt: str, settings: SimSettings, **head: Any) -> web.Response:
+def file_response(
+    job: SimJob, fmt: str, settings: SimSettings, *, combined: bool = False, **head: Any
+) -> web.Response:
     table = job_table(job, settings)
+    if combined:
+        table = sr.combined(table, job.rows)
     if fmt == "csv":
-        return web.Response(text=sm.render_csv(table), content_type="text/csv")
+        return web.Response(text=sr.render_csv(table), content_type="text/csv")
     if fmt == "parquet":
         meta = {k: str(v) for k, v in result_head(job).items() if k.startswith("model")}
         return web.Response(
-            body=sm.render_parquet(table, meta), content_type="application/octet-stream"
+            body=sr.render_parquet(table, meta), content_type="application/octet-stream"
         )
-    body = sm.render_json(
-        table, result_head(job) | head, search_mapping=settings.search_json == "mapping"
+    body = sr.render_json(
+        table, result_head(job) | head, search_mapping=settings.search_shape == "mapping"
     )
     return web.json_response(body)

@@ -9,12 +9,18 @@ Routes (under the app root; the demo mounts it at ``/woodwide/``):
 ``GET  /jobs``                      ``cursor``/``limit``/``status``/``type``/``model_id`` filters
 ``GET  /jobs/{id}``                 detail with both ``job_id`` and ``id``, ``progress`` 0-100
 ``GET  /jobs/{id}/results``         409 ``{"detail": "job not finished"}`` until ``succeeded``;
-                                    then a signed ``inference_results_uri`` and a summary
-``GET  /jobs/{id}/results/rows``    ``limit`` (capped), ``offset``, ``columns``, ``search``,
-                                    ``filter_column``/``filter_value``, ``sort_by``/``sort_dir``
+                                    then signed ``inference_results_uri`` and
+                                    ``combined_results_uri`` links, ``row_paginatable``, a summary
+``GET  /jobs/{id}/results/rows``    the combined table (inputs + outputs) in pages: ``limit``
+                                    (capped), ``offset``, ``columns``, ``search``,
+                                    ``filter_column``/``filter_value``, ``sort_by``/``sort_dir``;
+                                    409 when ``row_paginatable`` is not true
 ``POST /jobs/{id}/cancel``          best effort → ``{"id", "status"}``
 ``POST /jobs/{id}/retry``           a failed or canceled job runs again
-``GET  /files/{id}/{name}``         the signed results file (json, csv, parquet with pyarrow)
+``GET  /files/{id}/{name}``         a signed link (json, csv, parquet with pyarrow): no key
+                                    needed, and one that carries a key is refused; it may point
+                                    at another host (``results_origin``/``results_host``)
+``GET  /models[/{id}]``, ``GET /datasets[/{id}]``   the catalog in the library's shapes
 
 Auth is ``Authorization: Bearer <key>``; errors are FastAPI-style ``{"detail": ...}``.
 Jobs are ``queued`` then ``running`` then ``succeeded`` on ``control.clock()``. A row
@@ -32,6 +38,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from adapters.simulation import (
     SIM_CONTROL,
@@ -39,7 +46,8 @@ from adapters.simulation import (
     default_error_body,
     make_simulator_app,
 )
-from adapters.woodwide import sim_models as sm
+from adapters.woodwide import sim_catalog
+from adapters.woodwide import sim_render as sr
 from adapters.woodwide.sim_state import (
     OUTPUT_TYPES,
     SIM_STATE,
@@ -140,6 +148,20 @@ def _sign(job_id: str, name: str, expires: int) -> str:
     ).hexdigest()[:32]
 
 
+def _signed_link(request: web.Request, job: SimJob, name: str) -> str:
+    """A signed link to one of the job's files, like a storage host's: no key needed."""
+    settings = request.app[SIM_STATE].settings
+    expires = int(request.app[SIM_CONTROL].clock() + settings.url_ttl_seconds)
+    path = request.app.router["result_file"].url_for(job_id=job.id, name=name)
+    signed = path.with_query(expires=str(expires), signature=_sign(job.id, name, expires))
+    origin = request.url.origin()
+    if settings.results_origin:
+        origin = URL(settings.results_origin)
+    elif settings.results_host:
+        origin = origin.with_host(settings.results_host)
+    return str(origin.join(signed))
+
+
 async def results(request: web.Request) -> web.Response:
     job = _job(request)
     if isinstance(job, web.Response):
@@ -148,13 +170,11 @@ async def results(request: web.Request) -> web.Response:
         return early
     settings = request.app[SIM_STATE].settings
     table = job_table(job, settings)
-    uri = None
+    uri = combined = None
     if settings.results_uri_max_rows is None or len(table.rows) <= settings.results_uri_max_rows:
-        name = f"inference_results.{job.output_type}"
-        expires = int(request.app[SIM_CONTROL].clock() + settings.url_ttl_seconds)
-        path = request.app.router["result_file"].url_for(job_id=job.id, name=name)
-        signed = path.with_query(expires=str(expires), signature=_sign(job.id, name, expires))
-        uri = str(request.url.origin().join(signed))
+        uri = _signed_link(request, job, f"inference_results.{job.output_type}")
+        if settings.combined_file and table.row_aligned:
+            combined = _signed_link(request, job, f"combined_results.{job.output_type}")
     summary: dict[str, Any] = {"total_row_count": len(table.rows), "input_row_count": len(job.rows)}
     if settings.report_failed_rows:
         summary |= {"failed_row_count": len(job.failed_rows), "failed_row_ids": job.failed_rows}
@@ -163,10 +183,10 @@ async def results(request: web.Request) -> web.Response:
         {
             "job_type": job.type,
             "inference_results_uri": uri,
-            "combined_results_uri": None,
-            "row_paginatable": True,
+            "combined_results_uri": combined,
+            "row_paginatable": settings.row_paginatable,
             "summary": summary,
-            "descriptions": descriptions,
+            "descriptions": descriptions or None,
             "training_results": None,
             "dataset_ingest_results": None,
         }
@@ -180,6 +200,9 @@ async def result_rows(request: web.Request) -> web.Response:
     if (early := _finished(job, request)) is not None:
         return early
     settings = request.app[SIM_STATE].settings
+    if settings.row_paginatable is not True:
+        # [inferred] The status a result without a row table answers is not documented.
+        return respond(409, error_body(409, "The results of this job cannot be paged by row."))
     q = request.query
     try:
         asked = int(q.get("limit", str(settings.rows_default_limit)))
@@ -200,13 +223,16 @@ async def result_rows(request: web.Request) -> web.Response:
         )
     limit = min(asked, settings.rows_page_cap)
     table = job_table(job, settings)
-    rows = sm.plain_rows(table)
+    total = len(table.rows)
+    if table.row_aligned:  # the combined table: the input columns, then the outputs
+        table = sr.combined(table, job.rows)
+    rows = sr.plain_rows(table)
     if q.get("search"):
         needle = q["search"].lower()
         rows = [r for r in rows if any(needle in str(v).lower() for v in r.values())]
     if q.get("filter_column"):
         col, value = q["filter_column"], q.get("filter_value", "")
-        rows = [r for r in rows if sm.csv_cell(r.get(col)) == value]
+        rows = [r for r in rows if sr.csv_cell(r.get(col)) == value]
     if q.get("sort_by"):
         col = q["sort_by"]
         rows = sorted(
@@ -224,7 +250,7 @@ async def result_rows(request: web.Request) -> web.Response:
             "limit": limit,
             "offset": offset,
             "rows": page,
-            "total": len(table.rows),
+            "total": total,
             "total_filtered": len(rows),
             "notice": notice,
         }
@@ -232,7 +258,14 @@ async def result_rows(request: web.Request) -> web.Response:
 
 
 async def result_file(request: web.Request) -> web.Response:
-    """The signed URL: no Authorization needed, the signature is the credential."""
+    """The signed link: the signature is the credential, and the only one allowed.
+
+    Like a storage host's signed URL (S3 answers 400 "Only one auth mechanism
+    allowed"), a request that also carries an ``Authorization`` header is refused:
+    the API key must never travel to the host a link points at.
+    """
+    if "Authorization" in request.headers:
+        return respond(400, error_body(400, "Only one auth mechanism allowed: the link is signed."))
     job = request.app[SIM_STATE].jobs.get(request.match_info["job_id"])
     name = request.match_info["name"]
     try:
@@ -248,11 +281,11 @@ async def result_file(request: web.Request) -> web.Response:
         return respond(403, error_body(403, "Signed URL expired"))
     if (early := _finished(job, request)) is not None:
         return early
-    fmt = name.rsplit(".", 1)[-1]
+    stem, _, fmt = name.rpartition(".")
     settings = request.app[SIM_STATE].settings
     if fmt not in OUTPUT_TYPES or (fmt == "parquet" and not parquet_ok(settings)):
         return respond(400, error_body(400, f"format {fmt!r} is not available"))
-    return file_response(job, fmt, settings)
+    return file_response(job, fmt, settings, combined=stem == "combined_results")
 
 
 # -- changing jobs ----------------------------------------------------------------------
@@ -284,14 +317,6 @@ async def retry(request: web.Request) -> web.Response:
     return web.json_response(job_detail(job, request))
 
 
-async def list_models(request: web.Request) -> web.Response:
-    if (refused := refuse(request)) is not None:
-        return refused
-    return web.json_response(
-        {"items": [m.public() for m in request.app[SIM_STATE].settings.models]}
-    )
-
-
 def create_simulator(
     control: SimulatorControl | None = None, settings: SimSettings | None = None
 ) -> web.Application:
@@ -303,7 +328,7 @@ def create_simulator(
     app = make_simulator_app(control)
     app[SIM_STATE] = SimState(settings or SimSettings())
     r = app.router
-    r.add_get("/models", list_models, name="models")
+    sim_catalog.add_routes(app)
     r.add_post("/models/{model_id}/infer", infer, name="infer")
     r.add_post("/models/{model_id}/infer-async", infer_async, name="infer_async")
     r.add_post("/models/{model_id}/infer-batch", infer_batch, name="infer_batch")

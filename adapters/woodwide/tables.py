@@ -24,9 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from yarl import URL
-
 from adapters.errors import ProviderBadResponse
+from adapters.upstream import signed_url_allowed
 from adapters.woodwide.wire import PROVIDER, OutputType, as_object
 
 CONTENT_TYPES: Mapping[str, OutputType] = {
@@ -167,12 +166,13 @@ def table_from_parquet(body: bytes, *, provider: str = PROVIDER) -> Table:
         table = pq.read_table(pa.BufferReader(body))
     except Exception:  # pyarrow raises its own ArrowInvalid/OSError family
         raise ProviderBadResponse(provider, "The provider's results file is not parquet.") from None
-    meta = table.schema.metadata or {}
-    model_type = meta.get(b"model_type")
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     return Table(
         columns=tuple(table.column_names),
         rows=table.to_pylist(),
-        model_type=model_type.decode() if isinstance(model_type, bytes) else None,
+        model_type=meta.get("model_type") or None,
+        # The descriptions the json body has at its top level, JSON-encoded [doc].
+        extras={k: _decoded(v) for k, v in meta.items() if k.endswith("_descriptions")},
     )
 
 
@@ -183,12 +183,16 @@ def table_from_parquet(body: bytes, *, provider: str = PROVIDER) -> Table:
 class ResultsMeta:
     """``GET /jobs/{id}/results``: where the rows are and how many."""
 
+    #: ``inference_results_uri``: a signed link, often on another host (cloud storage).
     uri: str | None
-    row_paginatable: bool
+    #: ``row_paginatable``: True, False or None (unknown: the rows route may not exist).
+    row_paginatable: bool | None
     total_rows: int | None
     #: Row ids the provider could not score ([inferred] ``summary.failed_row_ids``).
     failed_row_ids: frozenset[str] | None
     raw: Mapping[str, Any]
+    #: ``descriptions``, each JSON-decoded (``prediction_descriptions`` ...).
+    descriptions: Mapping[str, Any] = field(default_factory=dict)
 
 
 def row_id(value: Any) -> str:
@@ -203,6 +207,16 @@ def row_id(value: Any) -> str:
     return str(int(text)) if text.isdigit() else text
 
 
+def _decoded(value: Any) -> Any:
+    """A description as given, or JSON-decoded where it is JSON text (as the API sends it)."""
+    if isinstance(value, str | bytes):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def results_meta_from_wire(payload: Any, provider: str = PROVIDER) -> ResultsMeta:
     body = as_object(payload, "results answer", provider)
     uri = body.get("inference_results_uri")
@@ -210,12 +224,19 @@ def results_meta_from_wire(payload: Any, provider: str = PROVIDER) -> ResultsMet
     summary = summary if isinstance(summary, Mapping) else {}
     total = summary.get("total_row_count")
     failed = summary.get("failed_row_ids")
+    paged = body.get("row_paginatable")
+    described = body.get("descriptions")
     return ResultsMeta(
         uri=uri if isinstance(uri, str) and uri else None,
-        row_paginatable=body.get("row_paginatable") is True,
+        row_paginatable=paged if isinstance(paged, bool) else None,
         total_rows=total if isinstance(total, int) and not isinstance(total, bool) else None,
         failed_row_ids=frozenset(row_id(r) for r in failed) if isinstance(failed, list) else None,
         raw=body,
+        descriptions=(
+            {str(k): _decoded(v) for k, v in described.items()}
+            if isinstance(described, Mapping)
+            else {}
+        ),
     )
 
 
@@ -225,27 +246,21 @@ ReadPlan = Literal["file", "rows"]
 def read_plan(meta: ResultsMeta, base_url: str, file_row_limit: int) -> ReadPlan:
     """Read the results file, or walk the row pages?
 
-    The file is one request, but large results are cheaper in pages, and a file on
-    another host (a real cloud-storage signed URL) is not ours to fetch: Upstream
-    only follows URLs on the provider's own origin.
+    The file is one request through its signed link (which Upstream fetches without
+    the API key: https on any host, or the provider's own origin); large results are
+    cheaper in pages, where the provider says it has them. ``row_paginatable`` null or
+    false means no pages to rely on [doc: woodwide 0.9.0], so then the file it is.
     """
-    ours = meta.uri is not None and same_origin(meta.uri, base_url)
+    paged = meta.row_paginatable is True
+    fetchable = meta.uri is not None and signed_url_allowed(meta.uri, base_url)
     small = meta.total_rows is None or meta.total_rows <= file_row_limit
-    if ours and (small or not meta.row_paginatable):
+    if fetchable and (small or not paged):
         return "file"
-    if meta.row_paginatable:
+    if paged:
         return "rows"
     if meta.uri is not None:
-        return "file"  # Upstream refuses a foreign host with a clear error
+        return "file"  # Upstream refuses the link with a clear error
     raise ProviderBadResponse(PROVIDER, "The provider offered no way to read the results.")
-
-
-def same_origin(url: str, base: str) -> bool:
-    try:
-        a, b = URL(url), URL(base)
-    except (TypeError, ValueError):
-        return False
-    return a.absolute and (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
 def rows_page_from_wire(

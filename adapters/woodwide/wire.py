@@ -278,6 +278,21 @@ def batch_body(
     return body
 
 
+def submit_state(
+    request: JobRequest, options: WoodWideOptions, output_type: OutputType
+) -> dict[str, Any]:
+    """What later calls need: the rows to report, the format asked, the input columns."""
+    state: dict[str, Any] = {
+        "mode": "dataset" if options.on_dataset else "file",
+        "output_type": output_type,
+        "rows": row_names(request, options),
+    }
+    if not options.on_dataset:
+        # Rows read back from the combined table carry these: they are no output.
+        state["columns"] = columns_of(item.record or {} for item in request.inputs)
+    return state
+
+
 def row_names(request: JobRequest, options: WoodWideOptions) -> dict[str, str]:
     """Provider row id → gateway input name (row order for uploads, refs for datasets)."""
     if options.on_dataset:

@@ -578,8 +578,11 @@ class TestValidation:
             PROVIDER_TYPE, defaults={"project": 1, "group": "Company Name"}
         ) as w:
             submission = await w.adapter.submit(req)
-        # [library] An integer id stays an integer, as the official library sends it.
-        assert submission.state["project"] == 1
+        # [library] The export names the project by name, as annolab 0.7.2 does, even
+        # when the caller gave its id; the id AnnoLab resolved is kept beside it.
+        assert submission.state["project"] == "Sample Project"
+        assert submission.state["project_id"] == 1
+        assert wire.export_body(submission.state)["projectIdentifier"] == "Sample Project"
         assert submission.state["group"] == "Company Name"
         assert submission.state["layer"] == "Gold Set"
 

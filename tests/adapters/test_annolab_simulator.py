@@ -7,8 +7,10 @@ import json
 import zipfile
 
 import pytest
+from yarl import URL
 
 from adapters.annolab.simulator import (
+    GROUP,
     MODELS,
     SIMULATOR_KEY,
     SimSettings,
@@ -221,3 +223,52 @@ class TestSources:
             assert text[start:end] == ann["value"]
         assert predict(ner, 5853) == predict(ner, 5853)
         assert source_doc(5853) != source_doc(5854)
+
+
+class TestCatalog:
+    """What the official library (annolab 0.7.2) asks before it exports anything."""
+
+    async def test_the_key_has_a_single_user_group(self, client):
+        body = await (await client.get("/v1/api-key/info", headers=KEY)).json()
+        own = [g for g in body["groups"] if g["isSingleUser"]]
+        assert [g["groupName"] for g in own] == ["Simulator User"]
+
+    async def test_projects_by_path_and_by_id(self, client):
+        resp = await client.get("/v1/project/Company Name/Sample Project", headers=KEY)
+        body = await resp.json()
+        assert (body["name"], body["id"], body["groupName"]) == ("Sample Project", 1, GROUP)
+        assert body["defaultDirectory"] == "Uploads" and isinstance(body["groupId"], int)
+        assert (await (await client.get("/v1/project/2", headers=KEY)).json())["name"] == (
+            "My Project"
+        )
+        for path in ("/v1/project/Simulator User/Sample Project", "/v1/project/99"):
+            assert (await client.get(path, headers=KEY)).status == 404
+
+    @pytest.mark.parametrize(
+        ("path", "status"),
+        [
+            ("/v1/source/Simulator User/Sample Project/Uploads/contract-4024.txt", 200),
+            ("/v1/source/Company Name/My Project/Uploads/contract-4024", 200),
+            ("/v1/source/Company Name/Sample Project/Other/contract-4024.txt", 404),
+            ("/v1/source/Company Name/Sample Project/Uploads/contract-12.txt", 404),
+            ("/v1/source/Nobody/Sample Project/Uploads/contract-4024.txt", 404),
+        ],
+        ids=["user-group", "org-group-no-suffix", "directory", "no-such-source", "group"],
+    )
+    async def test_sources_by_path(self, client, path, status):
+        resp = await client.get(path, headers=KEY)
+        assert resp.status == status
+        if status == 200:
+            body = await resp.json()
+            assert (body["id"], body["text"]) == (4024, source_doc(4024).text)
+
+    async def test_a_download_link_refuses_a_request_that_carries_the_key(self, client, clock):
+        body = {"projectIdentifier": "Sample Project", "groupName": "Company Name"}
+        started = await (await client.post("/v1/export/project", json=body, headers=KEY)).json()
+        clock.now += 5
+        status_path = URL(started["exportStatusUrl"]).path
+        status = await (await client.get(status_path, headers=KEY)).json()
+        link = URL(status["downloadUrl"])
+        assert (await client.get(link.path_qs)).status == 200
+        keyed = await client.get(link.path_qs, headers=KEY)
+        assert keyed.status == 400 and "one auth mechanism" in (await keyed.json())["message"]

@@ -120,6 +120,7 @@ class TestLifecycle:
                 "mode": "file",
                 "output_type": "json",
                 "rows": {"0": "c0", "1": "c1", "2": "c2"},
+                "columns": ["age", "plan", "monthly_spend", "tenure_months"],
             }
             job = handle(req, submission)
 
@@ -209,7 +210,11 @@ class TestLifecycle:
                 {"k": 2, "exclude_self_matches": True},
                 lambda o: isinstance(o, MatchOutput) and len(o.matches) == 2,
             ),
-            ("mdl_factors", {}, lambda o: o is None),
+            (
+                "mdl_factors",
+                {},
+                lambda o: isinstance(o, EmbeddingOutput) and len(o.vector) == 3,
+            ),
         ],
         ids=[
             "binary",
@@ -369,8 +374,8 @@ class TestPaging:
         async with wired_adapter(PROVIDER_TYPE, app=app) as w:
             adapter = adapter_on(w, file_row_limit=4, rows_page_size=3)
             _, _, results = await run(w, clock, req, adapter)
-            # 10 result rows (2 per query), 2 per page however many we ask for.
-            assert w.control.count("GET", "/results/rows") == 5
+            # 5 result rows (one per query row), 2 per page however many we ask for.
+            assert w.control.count("GET", "/results/rows") == 3
             assert w.control.count("GET", "/files/") == 0
         assert all(len(o.matches) == 2 for o in outputs(results).values())
 

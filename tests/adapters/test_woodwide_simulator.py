@@ -296,7 +296,7 @@ class TestSubmit:
         assert len([c for c in bodies[0]["data"] if c.startswith("dim_")]) == 8
 
     async def test_search_mapping_switch(self, make_client):
-        client = await make_client(search_json="mapping")
+        client = await make_client(search_shape="mapping")
         resp = await client.post(
             "/models/mdl_similar/infer", data=form(output_type="json", k="2"), headers=AUTH
         )

@@ -372,7 +372,7 @@ class TestResultsMeta:
         meta = tables.results_meta_from_wire({"inference_results_uri": None})
         assert (meta.uri, meta.row_paginatable, meta.total_rows, meta.failed_row_ids) == (
             None,
-            False,
+            None,
             None,
             None,
         )
@@ -384,8 +384,12 @@ class TestResultsMeta:
             ("http://127.0.0.1:8/files/r.json", True, 501, "rows"),
             ("http://127.0.0.1:8/files/r.json", False, 5000, "file"),
             ("http://127.0.0.1:8/files/r.json", True, None, "file"),
-            ("https://storage.example.com/r.json", True, 10, "rows"),
-            ("https://storage.example.com/r.json", False, 10, "file"),
+            ("http://127.0.0.1:8/files/r.json", None, 5000, "file"),
+            ("https://storage.example.com/r.json", True, 10, "file"),
+            ("https://storage.example.com/r.json", True, 501, "rows"),
+            ("https://storage.example.com/r.json", None, 10, "file"),
+            ("http://storage.example.com/r.json", True, 10, "rows"),
+            ("http://storage.example.com/r.json", False, 10, "file"),
             (None, True, 10, "rows"),
         ],
         ids=[
@@ -393,8 +397,12 @@ class TestResultsMeta:
             "large-paged",
             "large-not-paginatable",
             "unknown-size",
-            "foreign-host-paged",
-            "foreign-host-only-way",
+            "large-paginatable-null",
+            "signed-link-elsewhere",
+            "signed-link-elsewhere-large-paged",
+            "signed-link-elsewhere-paginatable-null",
+            "plain-http-elsewhere-paged",
+            "plain-http-elsewhere-only-way",
             "no-uri",
         ],
     )
@@ -402,8 +410,9 @@ class TestResultsMeta:
         meta = tables.ResultsMeta(uri, paginatable, total, None, {})
         assert tables.read_plan(meta, "http://127.0.0.1:8", 500) == plan
 
-    def test_no_way_to_read_is_a_bad_response(self):
-        meta = tables.ResultsMeta(None, False, 3, None, {})
+    @pytest.mark.parametrize("paginatable", [False, None], ids=["false", "null"])
+    def test_no_way_to_read_is_a_bad_response(self, paginatable):
+        meta = tables.ResultsMeta(None, paginatable, 3, None, {})
         with pytest.raises(ProviderBadResponse):
             tables.read_plan(meta, "http://127.0.0.1:8", 500)
 
