@@ -2,15 +2,18 @@
 
 The reference provider: the base URL ends in ``/api`` (``base_path``), auth is
 ``Authorization: ApiKey <key>``, and models are addressed with a version
-(``modzy/ed542963de@1.0.1``).
+(``modzy/ed542963de@1.0.1``). The official library (modzy-sdk 0.11.6) is the oracle the
+adapter and simulator are checked against (``tests/oracle/``); which fact comes from
+where is in ``docs/providers/modzy.md``.
 """
 
 from __future__ import annotations
 
 from adapters.base import InputKind, JobInput
 from adapters.modzy.adapter import CAPABILITIES, ModzyAdapter
-from adapters.modzy.sim_models import IMAGE_ID, MODELS, SENTIMENT_ID
+from adapters.modzy.sim_models import IMAGE_ID, MODELS, SENTIMENT_ID, TOPICS_ID
 from adapters.modzy.simulator import (
+    SIM_ACCESS_KEY,
     SIMULATOR_KEY,
     SimSettings,
     create_simulator,
@@ -65,6 +68,8 @@ __all__ = [
     "PROVIDER_TYPE",
     "SENTIMENT_ID",
     "SIMULATOR_KEY",
+    "SIM_ACCESS_KEY",
+    "TOPICS_ID",
     "ModzyAdapter",
     "ModzyOptions",
     "SimSettings",

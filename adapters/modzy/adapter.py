@@ -1,5 +1,10 @@
 """The Modzy adapter: glues ``wire`` to the provider's Upstream.
 
+Before a model version's first job the adapter reads the version's details (``GET
+/models/{id}/versions/{version}``, as the official library does) for its input names,
+and keeps them for the life of the adapter: each job's values go under the model's own
+names (``inputs.py``), never a guess that would fail every item at the provider.
+
 Two answers need Modzy-specific handling, both documented in its SDKs:
 
 * ``GET /results/{id}`` answers 404 for a job accepted a moment ago (no item has
@@ -17,6 +22,7 @@ from adapters.base import (
     InputKind,
     JobHandle,
     JobRequest,
+    ModelRef,
     ProviderConfig,
     ResultSet,
     StatusReport,
@@ -25,7 +31,8 @@ from adapters.base import (
     require_input_kinds,
 )
 from adapters.errors import ProviderRejected
-from adapters.modzy import wire
+from adapters.modzy import items, wire
+from adapters.modzy.inputs import input_names_from_wire
 from adapters.upstream import Upstream, UpstreamResponse, message_from_body
 
 CAPABILITIES = Capabilities(
@@ -38,6 +45,8 @@ CAPABILITIES = Capabilities(
 _NOT_FOUND = "The provider does not know this job."
 #: How Modzy refuses to cancel a job (it answers 400 for one that already ended).
 _CANCEL_REFUSED = frozenset({400, 409, 422})
+#: Model versions whose input names an adapter keeps (the oldest go first past it).
+MAX_CACHED_VERSIONS = 512
 
 
 class ModzyAdapter:
@@ -49,6 +58,8 @@ class ModzyAdapter:
         self.name = config.name
         self._config = config
         self._upstream = upstream
+        #: Input names per (model id, version); None: the version declares none usable.
+        self._model_inputs: dict[tuple[str, str], tuple[str, ...] | None] = {}
 
     def _options(self, request: JobRequest) -> wire.ModzyOptions:
         return parse_options(wire.ModzyOptions, request.options, self._config.defaults)
@@ -58,18 +69,44 @@ class ModzyAdapter:
         self._options(request)
         wire.check_request(request)
 
+    def _no_model(self, model: ModelRef, resp: UpstreamResponse) -> ProviderRejected:
+        said = message_from_body(resp) or "Not Found"
+        return ProviderRejected(self.name, f"The provider has no model {model.model_id!r}: {said}")
+
+    async def model_inputs(self, model: ModelRef) -> tuple[str, ...] | None:
+        """The model version's input names, read once per version (None: none declared).
+
+        A 404 is a model or version the provider lacks; a 403 (a key that may run jobs
+        but not read models) leaves the names unknown, to be guessed as before.
+        """
+        key = (model.model_id, model.version or "")
+        if key in self._model_inputs:
+            return self._model_inputs[key]
+        resp = await self._upstream.request(
+            "GET", wire.model_version_path(*key), operation="model_version"
+        )
+        if resp.status == 404:
+            raise self._no_model(model, resp)
+        if resp.status == 403:
+            names = None
+        else:
+            self._upstream.raise_for_status(resp)
+            names = input_names_from_wire(resp.json())
+        while len(self._model_inputs) >= MAX_CACHED_VERSIONS:
+            del self._model_inputs[next(iter(self._model_inputs))]
+        self._model_inputs[key] = names
+        return names
+
     async def submit(self, request: JobRequest) -> Submission:
         self.validate(request)
-        body = wire.submit_body(request, self._options(request))
+        names = await self.model_inputs(request.model)
+        body = wire.submit_body(request, self._options(request), names)
         resp = await self._upstream.request(
             "POST", wire.JOBS_PATH, operation="submit", json_body=body
         )
         if resp.status == 404:
             # On the submit route a 404 names a model or version Modzy lacks, not a job.
-            said = message_from_body(resp) or "Not Found"
-            raise ProviderRejected(
-                self.name, f"The provider has no model {request.model.model_id!r}: {said}"
-            )
+            raise self._no_model(request.model, resp)
         self._upstream.raise_for_status(resp)
         upstream_id, report = wire.submit_from_wire(resp.json(), self.name, len(request.inputs))
         return Submission(upstream_id=upstream_id, report=report)
@@ -94,7 +131,7 @@ class ModzyAdapter:
             await self._job(job, "results")
             return ResultSet(items={})
         self._upstream.raise_for_status(resp, not_found=_NOT_FOUND)
-        return wire.results_from_wire(resp.json(), self.name, job.input_names)
+        return items.results_from_wire(resp.json(), self.name, job.input_names)
 
     async def cancel(self, job: JobHandle) -> StatusReport | None:
         resp = await self._upstream.request(

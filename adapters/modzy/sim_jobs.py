@@ -3,6 +3,15 @@
 Everything here is a pure function of a job, the ``SimSettings`` and the current clock
 reading, so the same job answers the same at the same time. A job's *age* is seconds
 since submit, frozen when it was cancelled or timed out.
+
+Two switches show shapes the real provider sends and the seed docs did not:
+``completed_with_error`` ends a job with a failed item as ``COMPLETED_WITH_ERROR`` (a
+status word the docs name and the SDKs have no constant for: they take any word but
+``SUBMITTED``/``IN_PROGRESS`` as finished, modzy-sdk ``jobs.py`` ``block_until_complete``),
+and ``platform_fields`` lays each result item out as modzy-sdk 0.11.6 ``_util.py``
+(``run_model``'s ``formatted_sample_output``) does: the platform's fields (``model``,
+``userIdentifier``, ``accessKey``, ``teamIdentifier``, ``accountIdentifier``,
+``inputSize``, ``timeMeters``, ``datasourceCompletedTime``, ``error``) beside the output.
 """
 
 from __future__ import annotations
@@ -15,9 +24,14 @@ from typing import Any, Literal
 from adapters.modzy.sim_models import SimModel, run_model
 
 SIMULATOR_KEY = "demo.modzy-simulator-key"
+#: [inferred] The ``accessKey`` a result item names (the submitting key's public part at
+#: Modzy): distinctive, so that tests can prove it never reaches a caller or a log line.
+SIM_ACCESS_KEY = "K7simAccessKeyQ2x9Wz4"
 ACCOUNT_ID = "sim-account-0001"
 TEAM_ID = "sim-team-0001"
-TERMINAL = ("COMPLETED", "CANCELED", "TIMEDOUT")
+USER_ID = "sim-user-0001"
+COMPLETED_WITH_ERROR = "COMPLETED_WITH_ERROR"
+TERMINAL = ("COMPLETED", COMPLETED_WITH_ERROR, "CANCELED", "TIMEDOUT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +66,24 @@ class SimSettings:
     max_inputs_per_job: int = 1000
     #: [inferred] Status for a quota refusal (the docs give none; 400 or 403).
     quota_status: int = 400
+    #: [doc] A finished job with a failed item is ``COMPLETED_WITH_ERROR``, not
+    #: ``COMPLETED`` (the word is documented; when Modzy uses it is inferred).
+    completed_with_error: bool = False
+    #: [library] Result items carry the platform's fields (modzy-sdk ``_util.py``).
+    platform_fields: bool = False
+    #: [inferred] The ``accessKey`` those items name.
+    access_key: str = SIM_ACCESS_KEY
 
 
 @dataclass
 class SimItem:
     name: str
-    value: str | bytes
+    #: The item's values by model input name (text for text jobs, else bytes).
+    values: dict[str, str | bytes]
     fails: bool
     size: int
+    #: Why the model fails the item, when it is the input (a wrong input name, say).
+    error: str | None = None
 
 
 @dataclass
@@ -74,6 +98,8 @@ class SimJob:
     submitted_at: datetime
     #: Seconds after submit when the job was cancelled.
     canceled_after: float | None = None
+    #: The submit's JSON body, as received (for tests comparing clients' requests).
+    body: Any = None
 
 
 # -- timing ------------------------------------------------------------------------------
@@ -99,6 +125,8 @@ def job_state(job: SimJob, s: SimSettings, now: float) -> tuple[str, float]:
     if job.timeout_ms > 0 and limit < done and age >= limit:
         return "TIMEDOUT", limit
     if age >= done:
+        if s.completed_with_error and any(item.fails for item in job.items):
+            return COMPLETED_WITH_ERROR, done
         return "COMPLETED", done
     if age < s.queue_seconds:
         return "SUBMITTED", age
@@ -173,7 +201,16 @@ def _engine(job: SimJob, index: int) -> str:
     return f"model-batch-{job.model.identifier}-{version}-{index % 3:04d}"
 
 
+def _item_error(job: SimJob, item: SimItem) -> str:
+    return item.error or (
+        f"Model failed to process input: {job.model.input_name} of input item "
+        f"{item.name!r} could not be read."
+    )
+
+
 def _result_item(job: SimJob, s: SimSettings, index: int, word: str) -> dict[str, Any]:
+    if s.platform_fields:
+        return _platform_item(job, s, index, word)
     item = job.items[index]
     start = _item_start(s, index)
     entry: dict[str, Any] = {
@@ -188,10 +225,7 @@ def _result_item(job: SimJob, s: SimSettings, index: int, word: str) -> dict[str
     entry |= {"updateTime": timestamp(job, s, end), "endTime": timestamp(job, s, end)}
     entry["elapsedTime"] = _ms(s.item_seconds)
     if word == "FAILED":
-        entry["error"] = (
-            f"Model failed to process input: {job.model.input_name} of input item "
-            f"{item.name!r} could not be read."
-        )
+        entry["error"] = _item_error(job, item)
         return entry
     fetch = s.item_seconds * s.fetch_fraction
     entry |= {
@@ -199,9 +233,43 @@ def _result_item(job: SimJob, s: SimSettings, index: int, word: str) -> dict[str
         "outputUploading": None,
         "modelLatency": _ms(s.item_seconds - fetch),
         "queueTime": _ms(start),
-        "results.json": run_model(job.model, item.value, explain=job.explain),
+        "results.json": run_model(job.model, item.values, explain=job.explain),
         "voting": {"up": 0, "down": 0},
     }
+    return entry
+
+
+def _platform_item(job: SimJob, s: SimSettings, index: int, word: str) -> dict[str, Any]:
+    """An item in the layout of modzy-sdk 0.11.6 ``_util.py`` (``formatted_sample_output``).
+
+    The library's template leaves the platform's fields null; here they carry values
+    of the kind the platform fills in ([inferred]: ``model`` as the job's model
+    reference, ``accessKey`` the submitting key's public part, ``timeMeters`` null).
+    """
+    item = job.items[index]
+    start = _item_start(s, index)
+    running = word in ("FETCHING_DATA", "PROCESSING")
+    end = start + s.item_seconds
+    fetched = start + s.item_seconds * s.fetch_fraction
+    entry: dict[str, Any] = {
+        "model": {"identifier": job.model.identifier, "version": job.model.version},
+        "userIdentifier": USER_ID,
+        "status": word,
+        "engine": _engine(job, index),
+        "error": _item_error(job, item) if word == "FAILED" else None,
+        "startTime": timestamp(job, s, start),
+        "endTime": None if running else timestamp(job, s, end),
+        "updateTime": timestamp(job, s, start if running else end),
+        "inputSize": item.size,
+        "accessKey": s.access_key,
+        "teamIdentifier": TEAM_ID,
+        "accountIdentifier": ACCOUNT_ID,
+        "timeMeters": None,
+        "datasourceCompletedTime": None if word == "FETCHING_DATA" else timestamp(job, s, fetched),
+        "elapsedTime": None if running else _ms(s.item_seconds),
+    }
+    if word == "SUCCESSFUL":
+        entry["results.json"] = run_model(job.model, item.values, explain=job.explain)
     return entry
 
 

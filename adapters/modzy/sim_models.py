@@ -1,24 +1,32 @@
 """The simulated Modzy models: deterministic outputs and explanations, never random.
 
-Two models, both answering in Modzy's documented classifier and explainability shapes:
+Three models, answering in Modzy's documented classifier and explainability shapes, each
+described by its version's metadata (``inputs``/``outputs``, as ``GET
+/api/models/{id}/versions/{version}`` answers it: modzy-sdk ``models.py`` ``get_version``):
 
 * ``ed542963de`` 1.0.1, sentiment analysis of text (model input ``input.txt``):
   words like good/great/love/excellent push ``positive``, bad/terrible/awful/hate push
   ``negative``, and a text with neither gets a class from its hash;
 * ``c60c8dbd79`` 0.0.1, image classification of embedded data URIs (model input
   ``image``): the class comes from a hash of the bytes; explained with a small
-  column-major RLE mask whose size and pixels also come from that hash.
+  column-major RLE mask whose size and pixels also come from that hash;
+* ``b7d4c1a9e2`` 2.0.0, topic classification of text with two inputs, ``input.txt``
+  and ``config.json`` (``{"labels": [...]}``, the topics to choose from): a model of
+  the kind (``input`` + ``config.json``) that only a caller naming both inputs can call.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 SENTIMENT_ID = "ed542963de"
 IMAGE_ID = "c60c8dbd79"
+TOPICS_ID = "b7d4c1a9e2"
 
 SENTIMENT_CLASSES = ("positive", "negative", "neutral")
 IMAGE_CLASSES = ("cat", "dog", "bird", "shoe")
@@ -31,6 +39,25 @@ NEGATIVE_WORDS = frozenset(
 )
 #: Most words a text explanation lists (Modzy's explanations are bounded too).
 MAX_EXPLAINED_WORDS = 64
+#: Most labels a topic model's ``config.json`` may name.
+MAX_TOPIC_LABELS = 20
+
+
+class ModelInputError(ValueError):
+    """An input item the model cannot process: the item fails, the job goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimIO:
+    """One model input or output file, as the version metadata describes it."""
+
+    name: str
+    media_type: str
+    description: str
+    maximum_size: int = 1_000_000
+
+
+RESULTS_JSON = SimIO("results.json", "application/json", "The model's predictions.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +67,57 @@ class SimModel:
     name: str
     #: The ``input.type`` the model takes.
     input_type: Literal["text", "embedded"]
-    #: The model's one input name (the inner key of ``sources[item]``).
-    input_name: str
+    #: The model's input files (the inner keys of ``sources[item]``), in the metadata's order.
+    inputs: tuple[SimIO, ...]
     model_type: Literal["textClassification", "imageClassification"]
+    outputs: tuple[SimIO, ...] = (RESULTS_JSON,)
+    description: str = ""
+
+    @property
+    def input_name(self) -> str:
+        """The first (for most models the only) input's name."""
+        return self.inputs[0].name
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
 
 
 MODELS: tuple[SimModel, ...] = (
     SimModel(
-        SENTIMENT_ID, "1.0.1", "Sentiment Analysis", "text", "input.txt", "textClassification"
+        SENTIMENT_ID,
+        "1.0.1",
+        "Sentiment Analysis",
+        "text",
+        (SimIO("input.txt", "text/plain", "The text to judge."),),
+        "textClassification",
+        description="Positive, negative or neutral: the sentiment of an English text.",
     ),
-    SimModel(IMAGE_ID, "0.0.1", "Image Classification", "embedded", "image", "imageClassification"),
+    SimModel(
+        IMAGE_ID,
+        "0.0.1",
+        "Image Classification",
+        "embedded",
+        (SimIO("image", "image/png, image/jpeg", "The picture to classify."),),
+        "imageClassification",
+        description="Cat, dog, bird or shoe: what a picture shows.",
+    ),
+    SimModel(
+        TOPICS_ID,
+        "2.0.0",
+        "Topic Classification",
+        "text",
+        (
+            SimIO("input.txt", "text/plain", "The text to classify."),
+            SimIO(
+                "config.json",
+                "application/json",
+                'The topics to choose from: {"labels": ["sports", "politics", ...]}.',
+            ),
+        ),
+        "textClassification",
+        description="Which of the caller's topics a text is about.",
+    ),
 )
 
 
@@ -161,10 +229,58 @@ def classify_image(data: bytes, *, explain: bool) -> dict[str, Any]:
     }
 
 
-def run_model(model: SimModel, value: str | bytes, *, explain: bool) -> dict[str, Any]:
-    """The model's ``results.json`` for one input (text for text models, else bytes)."""
+def topic_labels(config: str | bytes) -> list[str]:
+    """The labels of a topic model's ``config.json``; ModelInputError when unusable."""
+    text = config.decode("utf-8", "replace") if isinstance(config, bytes) else config
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        raise ModelInputError("config.json is not valid JSON.") from None
+    labels = parsed.get("labels") if isinstance(parsed, dict) else None
+    if (
+        not isinstance(labels, list)
+        or not labels
+        or len(labels) > MAX_TOPIC_LABELS
+        or not all(isinstance(label, str) and label.strip() for label in labels)
+    ):
+        raise ModelInputError(
+            f'config.json must be {{"labels": [...]}} with 1 to {MAX_TOPIC_LABELS} '
+            "non-empty strings."
+        )
+    return list(dict.fromkeys(label.strip() for label in labels))
+
+
+def topics(text: str, labels: list[str]) -> dict[str, Any]:
+    """``results.json`` of the topic model: a label scores by how often its words occur."""
+    tokens = _tokens(text)
+    weights = []
+    for label in labels:
+        hits = sum(tokens.count(word) for word in _tokens(label))
+        weights.append(1 + 4 * hits + _digest(f"{label}:{text}".encode())[0] / 255)
+    total = sum(weights)
+    ranked = sorted(zip(labels, weights, strict=True), key=lambda lw: lw[1], reverse=True)
+    preds = [{"class": label, "score": round(w / total, 4)} for label, w in ranked]
+    return {"data": {"result": {"classPredictions": preds}, "explanation": None}}
+
+
+def check_inputs(model: SimModel, values: Mapping[str, str | bytes]) -> None:
+    """Raise ModelInputError for what this model cannot process (before it runs)."""
+    if model.identifier == TOPICS_ID:
+        topic_labels(values["config.json"])
+
+
+def run_model(
+    model: SimModel, values: Mapping[str, str | bytes], *, explain: bool
+) -> dict[str, Any]:
+    """The model's ``results.json`` for one input item (its values by model input name).
+
+    Text models get text, the others bytes; ``check_inputs`` has passed.
+    """
+    value = values[model.input_name]
     if model.input_type == "text":
         text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        if model.identifier == TOPICS_ID:
+            return topics(text, topic_labels(values["config.json"]))
         return sentiment(text, explain=explain)
     data = value if isinstance(value, bytes) else value.encode()
     return classify_image(data, explain=explain)

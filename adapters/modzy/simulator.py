@@ -1,6 +1,8 @@
 """A simulated Modzy API: the documented job routes, auth, statuses, results and errors.
 
-Routes (under ``/api``, where Modzy's base URL ends; the demo mounts the app at ``/modzy/``):
+Routes (under ``/api``, where Modzy's base URL ends; the demo mounts the app at ``/modzy/``),
+besides the model routes of ``sim_catalog`` (model list and details, versions with their
+input names, samples), which the official library reads before it submits:
 
 ``POST   /api/jobs``             submit ``{"model", "explain", "timeout", "input"}``
 ``GET    /api/jobs/history``     a bare JSON array, ``page``/``per-page``, ``Link: rel="next"``
@@ -10,16 +12,20 @@ Routes (under ``/api``, where Modzy's base URL ends; the demo mounts the app at 
 ``GET    /api/results/{id}``     per-item ``results`` and ``failures``
 
 Auth is ``Authorization: ApiKey <key>``; without it, or with another key, 401 with
-Modzy's error body ``{"statusCode", "status", "message", "reportErrorUrl"}``.
+Modzy's error body ``{"statusCode", "status", "message", "reportErrorUrl"}`` (``sim_http``).
 
 A job waits ``queue_seconds`` (``SUBMITTED``), then its items run ``item_seconds``
 each, ``concurrency`` at a time, through ``FETCHING_DATA`` → ``PROCESSING`` →
-``SUCCESSFUL`` | ``FAILED`` (``IN_PROGRESS``); it is ``COMPLETED`` when all are done.
+``SUCCESSFUL`` | ``FAILED`` (``IN_PROGRESS``); it is ``COMPLETED`` when all are done
+(``COMPLETED_WITH_ERROR`` with a failed item, when ``SimSettings.completed_with_error``).
 Results answer 404 until the first item has started (the documented early 404). An
-item fails when its name or content contains ``fail`` (any case) or its name is in
-``SimSettings.fail_inputs``; the job still completes, counting it as failed. All job
-timing reads ``SimulatorControl.clock``. The chunked-upload (``OPEN``) flow is not
-simulated: a job without ``input`` is refused with 400.
+item fails when its name or content contains ``fail`` (any case), when its name is in
+``SimSettings.fail_inputs``, when it names model inputs the model does not have or lacks
+one it has ("If you send a wrong input key, the model fails to process the input":
+modzy/sdk-python ``samples/job_with_text_input_sample.py``), or when the model cannot
+use a value (a ``config.json`` that is not JSON); the job still completes, counting
+it as failed. All job timing reads ``SimulatorControl.clock``. The chunked-upload
+(``OPEN``) flow is not simulated: a job without ``input`` is refused with 400.
 """
 
 from __future__ import annotations
@@ -30,13 +36,18 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
+from adapters.modzy import sim_catalog
+from adapters.modzy.sim_http import JOBS, SETTINGS, error_body
+from adapters.modzy.sim_http import caller as _caller
+from adapters.modzy.sim_http import error as _error
 from adapters.modzy.sim_jobs import (
     ACCOUNT_ID,
+    COMPLETED_WITH_ERROR,
+    SIM_ACCESS_KEY,
     SIMULATOR_KEY,
     TERMINAL,
     SimItem,
@@ -47,7 +58,13 @@ from adapters.modzy.sim_jobs import (
     results_body,
     timestamp,
 )
-from adapters.modzy.sim_models import MODELS, SimModel, find_model
+from adapters.modzy.sim_models import (
+    MODELS,
+    ModelInputError,
+    SimModel,
+    check_inputs,
+    find_model,
+)
 from adapters.simulation import (
     SIM_CONTROL,
     SimulatorControl,
@@ -55,43 +72,8 @@ from adapters.simulation import (
     make_simulator_app,
 )
 
-#: [inferred] Where Modzy's error bodies send a user to report the error.
-REPORT_ERROR_URL = "https://www.modzy.com/support/"
 INPUT_TYPES = ("text", "embedded", "jdbc", "aws-s3", "aws-s3-folder", "azureblob", "storage-grid")
 _DATA_URI = re.compile(r"^data:([^,;]*)((?:;[^,;]*)*?);base64,(.*)$", re.DOTALL)
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    """Modzy's error shape (sdk-go ``ModzyHTTPError``)."""
-    try:
-        name = HTTPStatus(status).name
-    except ValueError:
-        name = "ERROR"
-    return {
-        "statusCode": status,
-        "status": name,
-        "message": message,
-        "reportErrorUrl": REPORT_ERROR_URL,
-    }
-
-
-SETTINGS = web.AppKey("modzy_sim_settings", SimSettings)
-JOBS = web.AppKey("modzy_sim_jobs", dict[str, SimJob])
-
-# -- request handling --------------------------------------------------------------------
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response(error_body(status, message), status=status)
-
-
-def _caller(request: web.Request) -> str | web.Response:
-    """The key prefix of an accepted ``ApiKey`` header, or the 401 answer."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme != "ApiKey" or key.strip() != request.app[SETTINGS].api_key:
-        return _error(401, "The API key is missing or misspelled.")
-    return key.strip().split(".", 1)[0]
 
 
 class _Refused(Exception):
@@ -135,19 +117,48 @@ def _parse_items(body: dict[str, Any], model: SimModel, s: SimSettings) -> list[
     for name, source in sources.items():
         if not name or not isinstance(source, dict):
             raise _Refused(f"Input item {name!r} must map model input names to values.")
-        unknown = sorted(k for k in source if k != model.input_name)
-        if unknown or not isinstance(source.get(model.input_name), str):
-            raise _Refused(
-                f"Input item {name!r}: model {model.identifier} {model.version} has one "
-                f"input, {model.input_name!r}, with a string value"
-                + (f" (unknown: {', '.join(unknown)})." if unknown else ".")
-            )
-        raw: str = source[model.input_name]
-        value: str | bytes = raw if kind == "text" else _decode_data_uri(name, raw)
-        content = value.lower() if isinstance(value, str) else value.lower().decode("latin-1")
-        fails = "fail" in name.lower() or "fail" in content or name in s.fail_inputs
-        items.append(SimItem(name=name, value=value, fails=fails, size=len(raw.encode())))
+        items.append(_parse_item(name, source, kind, model, s))
     return items
+
+
+def _wrong_names(name: str, source: dict[str, Any], model: SimModel) -> str | None:
+    """Why the model fails an item whose input names are not the model's, or None."""
+    unknown = [k for k in source if k not in model.input_names]
+    missing = [k for k in model.input_names if k not in source]
+    if not unknown and not missing:
+        return None
+    said = [f"no input {k!r}" for k in unknown] + [f"input {k!r} missing" for k in missing]
+    takes = ", ".join(repr(k) for k in model.input_names)
+    return (
+        f"Model failed to process input: input item {name!r}: {'; '.join(said)} "
+        f"(model {model.identifier} {model.version} takes {takes})."
+    )
+
+
+def _parse_item(
+    name: str, source: dict[str, Any], kind: str, model: SimModel, s: SimSettings
+) -> SimItem:
+    """One input item; names the model lacks fail the item, not the job (as at Modzy)."""
+    values: dict[str, str | bytes] = {}
+    size = 0
+    for key, raw in source.items():
+        if not isinstance(raw, str):
+            raise _Refused(f"Input item {name!r}: the value of {key!r} must be a string.")
+        size += len(raw.encode())
+        if key in model.input_names:
+            values[key] = raw if kind == "text" else _decode_data_uri(name, raw)
+    error = _wrong_names(name, source, model)
+    if error is None:
+        try:
+            check_inputs(model, values)
+        except ModelInputError as exc:
+            error = f"Model failed to process input: input item {name!r}: {exc}"
+    value = values.get(model.input_name, "")
+    content = value.lower() if isinstance(value, str) else value.lower().decode("latin-1")
+    fails = (
+        error is not None or "fail" in name.lower() or "fail" in content or name in s.fail_inputs
+    )
+    return SimItem(name=name, values=values, fails=fails, size=size, error=error)
 
 
 def _parse_job(body: Any, s: SimSettings) -> tuple[SimModel, bool, int, list[SimItem]]:
@@ -195,6 +206,7 @@ async def submit(request: web.Request) -> web.Response:
         key_prefix=caller,
         submitted=request.app[SIM_CONTROL].clock(),
         submitted_at=datetime.now(UTC),
+        body=body,
     )
     request.app[JOBS][job.id] = job
     answer: dict[str, Any] = {
@@ -338,6 +350,7 @@ def create_simulator(
     app = make_simulator_app(control)
     app[SETTINGS] = settings or SimSettings()
     app[JOBS] = {}
+    sim_catalog.add_routes(app)
     # The fixed routes first: ``{job_id}`` would match "history" and "features".
     app.router.add_get("/api/jobs/history", history, name="history")
     app.router.add_get("/api/jobs/features", features, name="features")
@@ -355,4 +368,15 @@ def fast_simulator(control: SimulatorControl | None = None) -> web.Application:
     )
 
 
-__all__ = ["MODELS", "SIMULATOR_KEY", "SimSettings", "create_simulator", "fast_simulator"]
+__all__ = [
+    "COMPLETED_WITH_ERROR",
+    "JOBS",
+    "MODELS",
+    "SETTINGS",
+    "SIMULATOR_KEY",
+    "SIM_ACCESS_KEY",
+    "SimSettings",
+    "create_simulator",
+    "error_body",
+    "fast_simulator",
+]

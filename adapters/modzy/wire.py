@@ -1,29 +1,28 @@
 """Pure translation between the gateway's job model and Modzy's wire API (PROVIDERS.md §1).
 
-No I/O here: request bodies, route paths, status words, result items and timestamps,
-each turned from one side's shape into the other's. ``normalize.py`` holds the
-translation of a model's output and explanation, which is the bulk of the results.
+No I/O here: request bodies, route paths and status words, each turned from one
+side's shape into the other's; ``inputs.py`` places a job's values under the model's
+input names, ``items.py`` and ``normalize.py`` read the results.
 
 Modzy's facts this module leans on:
 
 * a job is ``{"model": {"identifier", "version"}, "explain", "input": {"type",
   "sources": {<input item>: {<model input name>: value}}}}``; one job has one input
-  ``type``, so text and binary inputs cannot share a job;
+  ``type``, so text and binary inputs cannot share a job (``inputs.py`` places the
+  values under the model's own input names);
 * job statuses ``SUBMITTED``/``OPEN`` → ``IN_PROGRESS`` → ``COMPLETED`` | ``CANCELED``
-  | ``TIMEDOUT`` (the docs' prose adds ``ERROR``); counts ``total``/``completed``
-  (successful items)/``failed``/``pending``;
-* results keep running and successful items in ``results`` and failed ones in
-  ``failures``, keyed by input item name; an item runs ``FETCHING_DATA`` →
-  ``PROCESSING`` → ``SUCCESSFUL`` | ``FAILED``, and legacy answers nest an item's
-  content once more under its own name;
-* timestamps come as ``2021-07-20T01:40:11.187+0000`` or ``...+00:00``.
+  | ``TIMEDOUT``, and words the SDKs have no constant for (the docs name ``ERROR``,
+  ``COMPLETED_WITH_ERROR``, ``PENDING``); the official libraries take every word but
+  ``SUBMITTED``/``IN_PROGRESS`` as finished (modzy-sdk ``jobs.py``
+  ``block_until_complete``), and so does this module (``OPEN`` aside: an open job waits
+  for its inputs); counts ``total``/``completed`` (successful items)/``failed``/``pending``;
+* results: ``items.py`` (each item, less the platform's fields) and ``normalize.py``
+  (a model's output and explanation).
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -33,21 +32,14 @@ from adapters.base import (
     Counts,
     ErrorInfo,
     InputKind,
-    ItemResult,
-    ItemStatus,
-    JobInput,
     JobRequest,
     JobStatus,
-    ResultSet,
     StatusReport,
     status_from_counts,
 )
 from adapters.errors import ProviderBadResponse
-from adapters.modzy.normalize import normalize_output
+from adapters.modzy import inputs
 from problems import FieldError, UnsupportedInput, ValidationFailed
-
-#: The model input name (the inner key of ``sources[item]``) when options name none.
-DEFAULT_INPUT_NAMES: Mapping[str, str] = {"text": "input.txt", "embedded": "image"}
 
 #: Modzy's job status words and what they mean for the gateway.
 SUBMITTED = "SUBMITTED"
@@ -57,45 +49,22 @@ COMPLETED = "COMPLETED"
 CANCELED = "CANCELED"
 TIMEDOUT = "TIMEDOUT"
 ERROR = "ERROR"
+COMPLETED_WITH_ERROR = "COMPLETED_WITH_ERROR"
 
-JOB_STATUS_MAP: Mapping[str, JobStatus] = {
+#: The words of a job still on its way; any other word is a finished job.
+UNFINISHED: Mapping[str, JobStatus] = {
     SUBMITTED: JobStatus.QUEUED,
     OPEN: JobStatus.QUEUED,
     IN_PROGRESS: JobStatus.RUNNING,
+}
+#: Finished words whose meaning is known; any other finished word is judged by its items.
+JOB_STATUS_MAP: Mapping[str, JobStatus] = {
+    **UNFINISHED,
     COMPLETED: JobStatus.SUCCEEDED,  # refined by status_from_counts
     CANCELED: JobStatus.CANCELLED,
     TIMEDOUT: JobStatus.FAILED,
     ERROR: JobStatus.FAILED,
 }
-
-#: Per-item status words of the results route.
-ITEM_STATUS_MAP: Mapping[str, ItemStatus] = {
-    "FETCHING_DATA": ItemStatus.RUNNING,
-    "PROCESSING": ItemStatus.RUNNING,
-    "SUCCESSFUL": ItemStatus.SUCCEEDED,
-    "FAILED": ItemStatus.FAILED,
-}
-
-#: Keys of a result item that describe the processing, not the model's output.
-ITEM_META_KEYS = frozenset(
-    {
-        "status",
-        "engine",
-        "error",
-        "inputFetching",
-        "outputUploading",
-        "modelLatency",
-        "queueTime",
-        "startTime",
-        "updateTime",
-        "endTime",
-        "elapsedTime",
-        "voting",
-    }
-)
-PRIMARY_OUTPUT = "results.json"
-
-ITEM_FAILED_DEFAULT = "The provider failed to process this input."
 
 
 class ModzyOptions(BaseModel):
@@ -103,7 +72,8 @@ class ModzyOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: The model's input name (e.g. ``input.txt``, ``image``); defaults by input kind.
+    #: The model input that takes each input's own value (e.g. ``input.txt``); by
+    #: default the one model input (per the model version's metadata) its fields leave.
     input_name: str | None = Field(default=None, min_length=1, max_length=256)
     #: Modzy's job ``timeout`` in milliseconds (0: the provider's default).
     timeout: Annotated[int, Field(strict=True, ge=0)] | None = None
@@ -122,6 +92,11 @@ JOBS_PATH = "/jobs"
 
 def job_path(job_id: str) -> str:
     return f"/jobs/{_seg(job_id)}"
+
+
+def model_version_path(model_id: str, version: str) -> str:
+    """A model version's details, with its input names (modzy-sdk ``models.py``)."""
+    return f"/models/{_seg(model_id)}/versions/{_seg(version)}"
 
 
 def results_path(job_id: str) -> str:
@@ -159,29 +134,24 @@ def check_request(request: JobRequest) -> None:
             raise UnsupportedInput(msg, errors=[FieldError(f"/inputs/{i}", msg)])
 
 
-def data_uri(data: bytes, content_type: str | None) -> str:
-    """An ``embedded`` source value: ``data:<mime>;base64,<bytes>``."""
-    mime = (content_type or "application/octet-stream").replace(" ", "")
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+def submit_body(
+    request: JobRequest,
+    options: ModzyOptions,
+    model_inputs: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """The ``POST /jobs`` body for a request that passed ``check_request``.
 
-
-def _source_value(item: JobInput) -> str:
-    if item.kind is InputKind.TEXT:
-        return item.text or ""
-    return data_uri(item.data or b"", item.content_type)
-
-
-def submit_body(request: JobRequest, options: ModzyOptions) -> dict[str, Any]:
-    """The ``POST /jobs`` body for a request that passed ``check_request``."""
+    ``model_inputs`` are the model version's input names (None: unknown, the defaults
+    are guessed); raises ValidationFailed for inputs that do not fit them.
+    """
     check_request(request)
     wire_type = _wire_type(request.inputs[0].kind)
-    input_name = options.input_name or DEFAULT_INPUT_NAMES[wire_type]
     body: dict[str, Any] = {
         "model": {"identifier": request.model.model_id, "version": request.model.version},
         "explain": request.explain,
         "input": {
             "type": wire_type,
-            "sources": {item.name: {input_name: _source_value(item)} for item in request.inputs},
+            "sources": inputs.sources(request.inputs, wire_type, model_inputs, options.input_name),
         },
     }
     if options.timeout is not None:
@@ -238,11 +208,36 @@ def counts_from_wire(payload: Mapping[str, Any], total: int | None = None) -> Co
     return Counts(total=n, succeeded=ok, failed=failed, pending=pending)
 
 
+def _finished_unknown(word: str, counts: Counts | None) -> tuple[JobStatus, ErrorInfo | None]:
+    """A finished job under a word with no known meaning: its items tell how it went.
+
+    ``COMPLETED_WITH_ERROR`` is one (a job some of whose items failed); a word Modzy
+    adds later is another. Without counts, a word that speaks of an error or a failure
+    is a failed job, any other a succeeded one (its results then tell item by item).
+    """
+    if counts is None:
+        if "ERROR" in word or "FAIL" in word:
+            return JobStatus.FAILED, ErrorInfo(
+                "upstream_failed", f"The job ended at the provider as {word}."
+            )
+        return JobStatus.SUCCEEDED, None
+    if counts.succeeded >= counts.total:
+        return JobStatus.SUCCEEDED, None
+    if counts.succeeded > 0:
+        return JobStatus.PARTIALLY_SUCCEEDED, None
+    if counts.total > 0 and counts.failed >= counts.total:
+        return JobStatus.FAILED, ErrorInfo("all_items_failed", "Every input of the job failed.")
+    return JobStatus.FAILED, ErrorInfo(
+        "upstream_failed", f"The job ended at the provider as {word} with no input done."
+    )
+
+
 def report_from_wire(payload: Any, provider: str, *, total: int | None = None) -> StatusReport:
     """A job details answer (``GET /jobs/{id}``, ``DELETE /jobs/{id}``) as a StatusReport.
 
-    An unknown status word is taken for a job still running: the next poll tells
-    more, and a word Modzy adds later should not break every job that shows it.
+    Every word but ``SUBMITTED``, ``OPEN`` and ``IN_PROGRESS`` is a finished job, as
+    the official libraries take it: a word this module does not know (such as
+    ``COMPLETED_WITH_ERROR``) is judged by the job's item counts, never left running.
     """
     if not isinstance(payload, dict):
         raise ProviderBadResponse(provider, "The provider's job answer is not an object.")
@@ -250,146 +245,23 @@ def report_from_wire(payload: Any, provider: str, *, total: int | None = None) -
     if not isinstance(word, str) or not word:
         raise ProviderBadResponse(provider, "The provider's job answer carries no status.")
     counts = counts_from_wire(payload, total)
-    status = JOB_STATUS_MAP.get(word.upper(), JobStatus.RUNNING)
+    upper = word.strip().upper()
     error: ErrorInfo | None = None
-    if word.upper() == COMPLETED and counts is not None:
+    known = JOB_STATUS_MAP.get(upper)
+    if known is None:
+        status, error = _finished_unknown(upper, counts)
+    else:
+        status = known
+    if upper == COMPLETED and counts is not None:
         status = status_from_counts(counts)
         if status is JobStatus.FAILED:
             error = ErrorInfo("all_items_failed", "Every input of the job failed.")
-    elif word.upper() == TIMEDOUT:
+    elif upper == TIMEDOUT:
         error = ErrorInfo("upstream_timeout", "The job timed out at the provider.")
-    elif word.upper() == ERROR:
+    elif upper == ERROR:
         said = payload.get("message") or payload.get("error")
         error = ErrorInfo(
             "upstream_failed",
             said[:500] if isinstance(said, str) and said else "The job failed at the provider.",
         )
     return StatusReport(status=status, upstream_status=word, counts=counts, error=error)
-
-
-# -- results -----------------------------------------------------------------------------
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A Modzy timestamp (``...187+0000``, ``...560+00:00``, ``...Z``) as an aware datetime.
-
-    A missing or unreadable value is None: one odd timestamp must not cost the caller
-    the item's output. A value without an offset is taken as UTC.
-    """
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def unnest(name: str, content: Any) -> Any:
-    """Undo the legacy double nesting of an item's content under its own name.
-
-    The outer object's own keys (status, times) are kept where the inner one lacks them.
-    An input item named like an output (``results.json``) is not mistaken for the
-    quirk: the inner object must look like an item, or the outer one must not.
-    """
-    if not isinstance(content, dict) or not isinstance(content.get(name), dict):
-        return content
-    inner: dict[str, Any] = content[name]
-    looks_like_item = any(k in inner for k in ("status", "error", PRIMARY_OUTPUT))
-    if "status" in content and not looks_like_item:
-        return content
-    outer = {k: v for k, v in content.items() if k != name}
-    return {**outer, **inner}
-
-
-def _error_message(item: Mapping[str, Any]) -> str:
-    err = item.get("error")
-    if isinstance(err, dict):
-        err = err.get("message")
-    if isinstance(err, str) and err.strip():
-        return err.strip()[:500]
-    return ITEM_FAILED_DEFAULT
-
-
-def _output_value(item: Mapping[str, Any]) -> tuple[bool, Any]:
-    """The model's output in an item: ``results.json``, its only output, or all of them."""
-    outputs = {k: v for k, v in item.items() if k not in ITEM_META_KEYS}
-    if PRIMARY_OUTPUT in outputs:
-        return True, outputs[PRIMARY_OUTPUT]
-    if len(outputs) == 1:
-        return True, next(iter(outputs.values()))
-    if outputs:
-        return True, outputs
-    return False, None
-
-
-def item_from_wire(name: str, content: Any, *, failure: bool = False) -> ItemResult:
-    """One entry of ``results`` (or of ``failures`` when ``failure``) as an ItemResult."""
-    item = unnest(name, content)
-    if not isinstance(item, dict):
-        return ItemResult(
-            input=name,
-            status=ItemStatus.FAILED,
-            error=ErrorInfo("item_failed", "The provider answered with no object for this input."),
-            raw=content,
-        )
-    word = item.get("status")
-    status = ITEM_STATUS_MAP.get(word.upper()) if isinstance(word, str) else None
-    has_output, value = _output_value(item)
-    if status is None:
-        # No (known) status word: the map it came in and its content tell.
-        if failure or "error" in item:
-            status = ItemStatus.FAILED
-        else:
-            status = ItemStatus.SUCCEEDED if has_output else ItemStatus.RUNNING
-    times: dict[str, Any] = {
-        "started_at": parse_time(item.get("startTime")),
-        "finished_at": parse_time(item.get("endTime")),
-    }
-    elapsed = item.get("elapsedTime")
-    if isinstance(elapsed, int | float) and not isinstance(elapsed, bool) and elapsed >= 0:
-        times["elapsed_ms"] = round(elapsed)
-    if status is ItemStatus.FAILED:
-        return ItemResult(
-            input=name,
-            status=status,
-            error=ErrorInfo("item_failed", _error_message(item)),
-            raw=content,
-            **times,
-        )
-    if status is ItemStatus.SUCCEEDED:
-        output, explanation = normalize_output(value)
-        return ItemResult(
-            input=name,
-            status=status,
-            output=output,
-            explanation=explanation,
-            raw=content,
-            **times,
-        )
-    return ItemResult(input=name, status=status, raw=content, **times)
-
-
-def results_from_wire(payload: Any, provider: str, input_names: Sequence[str]) -> ResultSet:
-    """A results answer as the job's ResultSet, keyed by the gateway input names.
-
-    Items Modzy names that the job does not have are dropped (the gateway could not
-    address them). An item in both maps is taken from ``failures``.
-    """
-    if not isinstance(payload, dict):
-        raise ProviderBadResponse(provider, "The provider's results are not a JSON object.")
-    known = set(input_names)
-    items: dict[str, ItemResult] = {}
-    for key, failure in (("results", False), ("failures", True)):
-        section = payload.get(key)
-        if section is None:
-            continue
-        if not isinstance(section, dict):
-            raise ProviderBadResponse(provider, f"The provider's results carry a bad {key!r}.")
-        for name, content in section.items():
-            if known and name not in known:
-                continue
-            items[name] = item_from_wire(name, content, failure=failure)
-    ordered = {n: items[n] for n in input_names if n in items}
-    ordered.update({n: r for n, r in items.items() if n not in ordered})
-    return ResultSet(items=ordered)

@@ -40,6 +40,9 @@ _SECRET_KEYS = frozenset(
         "credential",
         "cookie",
         "set-cookie",
+        # Modzy puts the submitting key's id in every result item (``accessKey``).
+        "accesskey",
+        "access_key",
     }
 )
 #: A key containing one of these names a credential too (``access_token``, ``db_password``).

@@ -103,7 +103,11 @@ class TestLifecycle:
             assert submission.report.status is JobStatus.QUEUED
             assert submission.report.counts == Counts.all_pending(3)
             job = handle(req, submission)
-            sent = w.control.requests[0]
+            looked_up, sent = w.control.requests
+            assert (looked_up.method, looked_up.path) == (
+                "GET",
+                "/api/models/ed542963de/versions/1.0.1",
+            )
             assert (sent.method, sent.path) == ("POST", "/api/jobs")
             assert sent.headers["Authorization"] == f"ApiKey {PROVIDER_TYPE.simulator_credential}"
 
@@ -390,17 +394,19 @@ class TestValidation:
                 w.adapter.validate(request(text("r1"), model=replace(SENTIMENT, version=None)))
         assert [e.pointer for e in info.value.errors] == ["/model"]
 
-    async def test_defaults_supply_the_input_name(self):
+    async def test_defaults_supply_the_input_name_checked_against_the_model(self):
         async with wired_adapter(PROVIDER_TYPE, defaults={"input_name": "text"}) as w:
-            with pytest.raises(ProviderRejected, match=r"'input\.txt'"):
+            with pytest.raises(ValidationFailed, match=r"'input\.txt'") as info:
                 await w.adapter.submit(request(text("r1")))
+            assert w.control.count("POST") == 0
             ok = await w.adapter.submit(request(text("r1"), input_name="input.txt"))
         assert ok.upstream_id
+        assert [e.pointer for e in info.value.errors] == ["/options/provider/input_name"]
 
     @pytest.mark.parametrize(
         ("req", "said"),
         [
-            (request(text("r1"), model=replace(SENTIMENT, version="9.9.9")), "does not exist"),
+            (request(text("r1"), model=replace(SENTIMENT, version="9.9.9")), "not found"),
             (request(text("r1"), model=IMAGE), "takes 'embedded' inputs"),
             (request(picture("p1")), "takes 'text' inputs"),
         ],
@@ -440,7 +446,7 @@ class TestUpstreamErrors:
             w.control.set_faults([Fault(kind="status", status=429, retry_after="0", match="GET")])
             with pytest.raises(ProviderUnavailable) as info:
                 await w.adapter.status(job)
-            assert w.control.count("GET") == 3  # one try + two retries
+            assert w.control.count("GET", "/api/jobs/") == 3  # one try + two retries
         assert info.value.headers["Retry-After"] == "1"
 
     async def test_a_long_retry_after_is_passed_on_without_waiting(self):
@@ -457,7 +463,7 @@ class TestUpstreamErrors:
 
     async def test_a_submit_is_not_retried_on_503(self):
         async with wired_adapter(PROVIDER_TYPE) as w:
-            w.control.set_faults([Fault(kind="status", status=503, retry_after="0")])
+            w.control.set_faults([Fault(kind="status", status=503, retry_after="0", match="POST")])
             with pytest.raises(ProviderUnavailable):
                 await w.adapter.submit(request(text("r1")))
             assert w.control.count("POST") == 1

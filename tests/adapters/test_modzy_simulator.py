@@ -10,12 +10,17 @@ from aiohttp import web
 
 from adapters.modzy.sim_models import (
     IMAGE_CLASSES,
+    IMAGE_ID,
     SENTIMENT_CLASSES,
+    SENTIMENT_ID,
+    TOPICS_ID,
     classify_image,
     mask_rle,
     sentiment,
 )
 from adapters.modzy.simulator import (
+    JOBS,
+    SIM_ACCESS_KEY,
     SIMULATOR_KEY,
     SimSettings,
     create_simulator,
@@ -97,8 +102,8 @@ class TestSubmitValidation:
             ({**job_body("x"), "input": {"type": "ftp", "sources": {}}}, "Unknown input type"),
             ({**job_body("x"), "input": {"type": "embedded", "sources": {}}}, "takes 'text'"),
             (
-                {**job_body("x"), "input": {"type": "text", "sources": {"a": {"txt": "x"}}}},
-                "unknown: txt",
+                {**job_body("x"), "input": {"type": "text", "sources": {"a": {"input.txt": 7}}}},
+                "must be a string",
             ),
             ({**job_body("x"), "explain": "maybe"}, "explain"),
             ({**job_body("x"), "timeout": -5}, "timeout"),
@@ -112,7 +117,7 @@ class TestSubmitValidation:
             "empty-sources",
             "unknown-type",
             "wrong-type",
-            "wrong-input-name",
+            "not-a-string",
             "bad-explain",
             "bad-timeout",
             "not-an-object",
@@ -153,6 +158,114 @@ class TestSubmitValidation:
         assert body["jobInputs"] == {"identifier": ["t0"]}
         assert "status" not in body
         assert body["submittedAt"].endswith("+0000")
+
+
+class TestItemFailures:
+    """A wrong input name fails its item, not the job: "If you send a wrong input key, the
+    model fails to process the input" (modzy/sdk-python samples/job_with_text_input_sample.py).
+    """
+
+    async def test_a_wrong_input_name_fails_only_its_item(self, client, clock):
+        sources = {
+            "source-key": {"input.txt": "Modzy is great!"},
+            "wrong-key": {"a.wrong.key": "This input is wrong!"},
+        }
+        body = {**job_body("x"), "input": {"type": "text", "sources": sources}}
+        resp = await client.post("/api/jobs", json=body, headers=AUTH)
+        assert resp.status == 200
+        job_id = (await resp.json())["jobIdentifier"]
+        clock.now += 10
+        job = await (await client.get(f"/api/jobs/{job_id}", headers=AUTH)).json()
+        results = await (await client.get(f"/api/results/{job_id}", headers=AUTH)).json()
+        assert (job["status"], job["completed"], job["failed"]) == ("COMPLETED", 1, 1)
+        assert results["results"]["source-key"]["status"] == "SUCCESSFUL"
+        failed = results["failures"]["wrong-key"]
+        assert failed["status"] == "FAILED"
+        assert "no input 'a.wrong.key'" in failed["error"]
+        assert "input 'input.txt' missing" in failed["error"]
+
+    async def test_completed_with_error_when_switched_on(self, aiohttp_client, clock):
+        settings = SimSettings(queue_seconds=1, item_seconds=1, completed_with_error=True)
+        client = await aiohttp_client(create_simulator(SimulatorControl(clock=clock), settings))
+        ok = (await (await client.post("/api/jobs", json=job_body("a"), headers=AUTH)).json())[
+            "jobIdentifier"
+        ]
+        mixed = await client.post("/api/jobs", json=job_body("a", "fail"), headers=AUTH)
+        mixed_id = (await mixed.json())["jobIdentifier"]
+        clock.now += 10
+        words = [
+            (await (await client.get(f"/api/jobs/{i}", headers=AUTH)).json())["status"]
+            for i in (ok, mixed_id)
+        ]
+        results = await (await client.get(f"/api/results/{mixed_id}", headers=AUTH)).json()
+        cancel = await client.delete(f"/api/jobs/{mixed_id}", headers=AUTH)
+        assert words == ["COMPLETED", "COMPLETED_WITH_ERROR"]
+        assert results["finished"] is True
+        assert cancel.status == 400
+
+    async def test_platform_fields_in_the_librarys_layout(self, aiohttp_client, clock):
+        settings = SimSettings(queue_seconds=1, item_seconds=1, platform_fields=True)
+        client = await aiohttp_client(create_simulator(SimulatorControl(clock=clock), settings))
+        resp = await client.post("/api/jobs", json=job_body("good", "fail"), headers=AUTH)
+        job_id = (await resp.json())["jobIdentifier"]
+        clock.now += 10
+        body = await (await client.get(f"/api/results/{job_id}", headers=AUTH)).json()
+        ok, failed = body["results"]["t0"], body["failures"]["t1"]
+        # modzy-sdk 0.11.6 _util.py run_model: formatted_sample_output's item, key for key.
+        assert list(ok) == [
+            "model", "userIdentifier", "status", "engine", "error", "startTime", "endTime",
+            "updateTime", "inputSize", "accessKey", "teamIdentifier", "accountIdentifier",
+            "timeMeters", "datasourceCompletedTime", "elapsedTime", "results.json",
+        ]  # fmt: skip
+        assert ok["error"] is None and ok["accessKey"] == SIM_ACCESS_KEY
+        assert failed["error"].startswith("Model failed") and "results.json" not in failed
+
+    async def test_the_submit_body_is_kept_as_received(self, client):
+        body = job_body("x")
+        job_id = (await (await client.post("/api/jobs", json=body, headers=AUTH)).json())[
+            "jobIdentifier"
+        ]
+        assert client.server.app[JOBS][job_id].body == body
+
+
+class TestModelRoutes:
+    async def test_list_filter_and_details(self, client):
+        listed = await (await client.get("/api/models", headers=AUTH)).json()
+        assert {m["modelId"] for m in listed} == {SENTIMENT_ID, IMAGE_ID, TOPICS_ID}
+        named = await (await client.get("/api/models?name=sentiment", headers=AUTH)).json()
+        assert named == [{"modelId": SENTIMENT_ID, "latestVersion": "1.0.1", "versions": ["1.0.1"]}]
+        details = await (await client.get(f"/api/models/{SENTIMENT_ID}", headers=AUTH)).json()
+        assert (details["name"], details["latestVersion"]) == ("Sentiment Analysis", "1.0.1")
+
+    async def test_a_version_names_its_inputs_and_outputs(self, client):
+        resp = await client.get(f"/api/models/{TOPICS_ID}/versions/2.0.0", headers=AUTH)
+        version = await resp.json()
+        assert [i["name"] for i in version["inputs"]] == ["input.txt", "config.json"]
+        assert {"acceptedMediaTypes", "maximumSize", "description"} <= set(version["inputs"][0])
+        assert [(o["name"], o["mediaType"]) for o in version["outputs"]] == [
+            ("results.json", "application/json")
+        ]
+        assert set(version["timeout"]) == {"status", "run"}
+        sample = await client.get(
+            f"/api/models/{TOPICS_ID}/versions/2.0.0/sample-input", headers=AUTH
+        )
+        assert set((await sample.json())["input"]["sources"]["0001"]) == {
+            "input.txt",
+            "config.json",
+        }
+
+    @pytest.mark.parametrize(
+        "route",
+        ["/api/models/zz", "/api/models/zz/versions", f"/api/models/{SENTIMENT_ID}/versions/9.9"],
+    )
+    async def test_unknown_models_and_versions_are_404(self, client, route):
+        resp = await client.get(route, headers=AUTH)
+        assert resp.status == 404
+        assert (await resp.json())["statusCode"] == 404
+
+    async def test_the_model_routes_need_the_key(self, client):
+        assert (await client.get("/api/models")).status == 401
+        assert (await client.get("/api/models/requirements/account")).status == 401
 
 
 class TestJobTiming:

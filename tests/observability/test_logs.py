@@ -65,8 +65,10 @@ class TestRedaction:
             "nested": [{"access_token": "t"}, ("Bearer zzz-123",)],
             "key_id": "acme-svc",
             "api_key": "k",
+            "item": {"accessKey": "modzy-key-id", "model": "m"},
         }
         out = redact(None, "info", event)
+        assert out["item"] == {"accessKey": REDACTED, "model": "m"}
         assert out["headers"] == {"Authorization": REDACTED, "Accept": "application/json"}
         assert out["nested"] == [{"access_token": REDACTED}, [f"Bearer {REDACTED}"]]
         assert out["key_id"] == "acme-svc" and out["api_key"] == REDACTED

@@ -12,6 +12,7 @@ import logging
 
 import structlog
 
+from adapters.modzy import SIM_ACCESS_KEY
 from tests.conftest import KEY, MINTED, _StdlibRecords, leaked, never_logged
 from tests.e2e.conftest import leaked_credentials
 from tests.security.support import HS_SECRET, mint
@@ -20,7 +21,7 @@ from tests.security.support import HS_SECRET, mint
 def test_the_guard_knows_the_suites_demos_providers_and_minted_credentials():
     token = mint()
     known = never_logged()
-    for secret in (KEY, "demo-key", "demo.modzy-simulator-key", HS_SECRET, token):
+    for secret in (KEY, "demo-key", "demo.modzy-simulator-key", HS_SECRET, token, SIM_ACCESS_KEY):
         assert secret in known
     assert token in MINTED
 

@@ -20,7 +20,7 @@ from adapters.base import (
     parse_options,
 )
 from adapters.errors import ProviderBadResponse
-from adapters.modzy import wire
+from adapters.modzy import items, wire
 from adapters.modzy.normalize import normalize_output
 from adapters.outputs import (
     ClassificationOutput,
@@ -241,7 +241,12 @@ class TestReportFromWire:
                 ErrorInfo("upstream_failed", "The job failed at the provider."),
             ),
             (_job("completed", total=1, completed=1), JobStatus.SUCCEEDED, Counts(1, 1), None),
-            (_job("REBALANCING", total=1, pending=1), JobStatus.RUNNING, Counts(1, 0, 0, 1), None),
+            (
+                _job("REBALANCING", total=2, completed=2, pending=0),
+                JobStatus.SUCCEEDED,
+                Counts(2, 2, 0, 0),
+                None,
+            ),
         ],
         ids=[
             "submitted",
@@ -255,7 +260,7 @@ class TestReportFromWire:
             "error-with-message",
             "error-bare",
             "lowercase-word",
-            "unknown-word-is-running",
+            "unknown-word-is-finished-and-judged-by-its-items",
         ],
     )
     def test_status_mapping(self, payload, status, counts, error):
@@ -316,7 +321,7 @@ class TestParseTime:
         ],
     )
     def test_both_modzy_formats_become_aware_datetimes(self, value, expected):
-        parsed = wire.parse_time(value)
+        parsed = items.parse_time(value)
         assert parsed == expected
         if parsed is not None:
             assert parsed.tzinfo is not None
@@ -391,7 +396,7 @@ class TestItemFromWire:
                 True,
                 ItemStatus.FAILED,
                 None,
-                ErrorInfo("item_failed", wire.ITEM_FAILED_DEFAULT),
+                ErrorInfo("item_failed", items.ITEM_FAILED_DEFAULT),
             ),
             ({"results.json": OUTPUT_WRAPPED}, False, ItemStatus.SUCCEEDED, CLASSIFIED, None),
             ({"engine": "e"}, False, ItemStatus.RUNNING, None, None),
@@ -420,7 +425,7 @@ class TestItemFromWire:
         ],
     )
     def test_item_mapping(self, content, failure, status, output, error):
-        item = wire.item_from_wire("r1", content, failure=failure)
+        item = items.item_from_wire("r1", content, failure=failure)
         assert item.input == "r1"
         assert item.status is status
         assert item.output == output
@@ -428,24 +433,24 @@ class TestItemFromWire:
         assert item.raw == content
 
     def test_times_and_elapsed_come_through(self):
-        item = wire.item_from_wire("r1", SUCCESS)
+        item = items.item_from_wire("r1", SUCCESS)
         assert item.started_at == datetime(2021, 7, 20, 1, 40, 11, 187000, UTC)
         assert item.finished_at == datetime(2021, 7, 20, 1, 40, 12, 421000, UTC)
         assert item.elapsed_ms == 1234
 
     def test_an_input_named_like_its_output_is_not_unnested(self):
         content = {"status": "SUCCESSFUL", "results.json": OUTPUT_WRAPPED}
-        item = wire.item_from_wire("results.json", content)
+        item = items.item_from_wire("results.json", content)
         assert item.output == CLASSIFIED
         assert item.status is ItemStatus.SUCCEEDED
 
     def test_another_output_key_is_the_output(self):
-        item = wire.item_from_wire("r1", {"status": "SUCCESSFUL", "results.txt": "hello"})
+        item = items.item_from_wire("r1", {"status": "SUCCESSFUL", "results.txt": "hello"})
         assert item.output == JsonOutput(data="hello")
 
     def test_several_outputs_without_results_json_stay_together(self):
         outputs = {"a.json": {"x": 1}, "results.wav": "https://host/api/results/j/r1/results.wav"}
-        item = wire.item_from_wire("r1", {"status": "SUCCESSFUL", **outputs})
+        item = items.item_from_wire("r1", {"status": "SUCCESSFUL", **outputs})
         assert item.output == JsonOutput(data=outputs)
 
 
@@ -457,7 +462,7 @@ class TestResultsFromWire:
             "results": {"r3": {"status": "PROCESSING"}, "r1": SUCCESS},
             "failures": {"r2": FAILURE},
         }
-        rs = wire.results_from_wire(payload, P, ("r1", "r2", "r3", "r4"))
+        rs = items.results_from_wire(payload, P, ("r1", "r2", "r3", "r4"))
         assert list(rs.items) == ["r1", "r2", "r3"]
         assert [i.status for i in rs.items.values()] == [
             ItemStatus.SUCCEEDED,
@@ -467,20 +472,20 @@ class TestResultsFromWire:
 
     def test_a_failure_wins_over_a_stale_running_entry(self):
         payload = {"results": {"r1": {"status": "PROCESSING"}}, "failures": {"r1": FAILURE}}
-        rs = wire.results_from_wire(payload, P, ("r1",))
+        rs = items.results_from_wire(payload, P, ("r1",))
         assert rs.items["r1"].status is ItemStatus.FAILED
 
     def test_unknown_item_names_are_dropped(self):
-        rs = wire.results_from_wire({"results": {"zz": SUCCESS}}, P, ("r1",))
+        rs = items.results_from_wire({"results": {"zz": SUCCESS}}, P, ("r1",))
         assert rs.items == {}
 
     def test_missing_and_null_maps_are_empty(self):
-        assert wire.results_from_wire({"results": None}, P, ("r1",)).items == {}
+        assert items.results_from_wire({"results": None}, P, ("r1",)).items == {}
 
     @pytest.mark.parametrize("payload", [[], "x", {"results": []}, {"failures": "none"}], ids=str)
     def test_a_bad_shape_is_a_bad_response(self, payload):
         with pytest.raises(ProviderBadResponse):
-            wire.results_from_wire(payload, P, ("r1",))
+            items.results_from_wire(payload, P, ("r1",))
 
 
 MASK_EXPLANATION = {"maskRLE": [[0, 3, 2], [4]], "dimensions": {"height": 3, "width": 3}}
