@@ -29,6 +29,8 @@ _log = structlog.get_logger("gateway.events")
 _RECONNECT_SECONDS = 1.0
 #: Longest the listener may take to stop, and its connection to close.
 _CLOSE_SECONDS = 2.0
+#: Longest Redis may take to confirm the subscription before the listener tries again.
+_CONFIRM_SECONDS = 5.0
 
 
 class RedisEvents(LocalWatchers):
@@ -65,6 +67,14 @@ class RedisEvents(LocalWatchers):
         if not done:
             _log.warning("event_listener_not_stopped", seconds=_CLOSE_SECONDS)
 
+    async def _confirmed(self, pubsub: Any) -> None:
+        deadline = asyncio.get_running_loop().time() + _CONFIRM_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            message = await pubsub.get_message(timeout=0.5)
+            if message is not None and message.get("type") == "subscribe":
+                return
+        raise TimeoutError("Redis did not confirm the subscription")
+
     async def _listen(self) -> None:
         while True:
             pubsub: Any = None
@@ -72,8 +82,12 @@ class RedisEvents(LocalWatchers):
                 # A cluster client learns its slot map on its first command; its pub/sub
                 # needs the map first.
                 await self._r.initialize()
-                pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._r.pubsub()
                 await pubsub.subscribe(self._channel)
+                # SUBSCRIBE is only sent by now: an event published from another
+                # connection before Redis processed it would be missed. Subscribed is
+                # when Redis says so.
+                await self._confirmed(pubsub)
                 self._subscribed.set()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)

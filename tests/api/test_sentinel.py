@@ -35,7 +35,8 @@ def _free_port() -> int:
 
 def _answers(port: int) -> bool:
     try:
-        return bool(redis.Redis(port=port, socket_timeout=0.5).ping())
+        with redis.Redis(port=port, socket_timeout=0.5) as client:
+            return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
 
