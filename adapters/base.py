@@ -145,6 +145,10 @@ class StatusReport:
     #: and after any restart, takes the next step instead of starting over. None: the
     #: state stays as it is.
     state: Mapping[str, Any] | None = None
+    #: False when the provider's status word is one the adapter does not know: the
+    #: adapter reports the job as still running, and the gateway fails it if the word
+    #: stays for ``unknown_status_grace_seconds`` (rather than leave it running forever).
+    known: bool = True
 
 
 @dataclass(frozen=True, slots=True)

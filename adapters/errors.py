@@ -5,6 +5,7 @@ They inherit ``GatewayError`` so the one error middleware renders them::
     ProviderError                 502 provider_error
     ├── ProviderRejected          422 provider_rejected   (the provider refused the input)
     ├── ProviderBadResponse       502 provider_error      (5xx, bad body, our credential refused)
+    │   └── UnreadableSubmit      502 provider_error      (a 2xx submit answer we cannot read)
     ├── ProviderUnavailable       503 provider_unavailable (+ Retry-After)
     ├── ProviderTimeout           504 provider_timeout
     └── UpstreamJobNotFound       404 not_found           (the provider no longer knows the job)
@@ -46,6 +47,25 @@ class ProviderRejected(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     pass
+
+
+class UnreadableSubmit(ProviderBadResponse):
+    """The provider said yes to a submit (2xx) in words the adapter cannot read.
+
+    Unlike any other 502 of a submit, the provider may have started the job and may
+    charge for it: the caller is told so, and the gateway logs and counts it with
+    whatever job id the answer seems to hold (``maybe_job_id``).
+    """
+
+    def __init__(self, provider: str, maybe_job_id: str | None = None) -> None:
+        named = f" (its answer names job {maybe_job_id!r})" if maybe_job_id else ""
+        super().__init__(
+            provider,
+            "The provider accepted the submit but its answer could not be read"
+            f"{named}: it may have started the job, and may charge for it. Check with the "
+            "provider before submitting again.",
+        )
+        self.maybe_job_id = maybe_job_id
 
 
 class ProviderUnavailable(ProviderError):

@@ -25,6 +25,7 @@ from adapters.errors import (
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
+    UnreadableSubmit,
     UpstreamJobNotFound,
 )
 
@@ -201,3 +202,42 @@ def error_for_status(
 def same_origin(url: str, base: str) -> bool:
     a, b = URL(url), URL(base)
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+#: Keys a submit answer's job id goes by, across the providers (compared lower-cased,
+#: without ``_`` and ``-``).
+_ID_KEYS = ("id", "jobid", "jobidentifier", "identifier", "inferenceid", "batchid", "requestid")
+
+
+def maybe_job_id(resp: UpstreamResponse) -> str | None:
+    """An id-looking value in a submit answer the adapter could not read, for the log."""
+    try:
+        payload = json.loads(resp.body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    layers = [payload]
+    for _ in range(3):  # the answer itself, and two levels of nesting
+        nested: list[Any] = []
+        for layer in layers:
+            if not isinstance(layer, dict):
+                continue
+            for key, value in layer.items():
+                folded = str(key).lower().replace("_", "").replace("-", "")
+                if folded in _ID_KEYS and isinstance(value, str | int) and value != "":
+                    return str(value)[:80]
+                if isinstance(value, dict):
+                    nested.append(value)
+        layers = nested
+    return None
+
+
+@contextlib.contextmanager
+def reading_submit(resp: UpstreamResponse) -> Iterator[None]:
+    """Around the reading of a 2xx submit answer: whatever fails to read it becomes
+    ``UnreadableSubmit`` (the job may exist), not a plain 502."""
+    try:
+        yield
+    except UnreadableSubmit:
+        raise
+    except (ProviderBadResponse, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UnreadableSubmit(resp.provider, maybe_job_id(resp)) from exc

@@ -47,6 +47,7 @@ from adapters.base import (
     require_input_kinds,
 )
 from adapters.errors import ProviderBadResponse, ProviderRejected, ProviderUnavailable
+from adapters.responses import reading_submit
 from adapters.upstream import Upstream, UpstreamResponse, message_from_body
 from problems import FieldError, UnsupportedInput
 
@@ -104,7 +105,8 @@ class AnnoLabAdapter:
             said = message_from_body(resp) or "Not Found"
             raise ProviderRejected(self.name, f"The provider rejected the request: {said}")
         self._upstream.raise_for_status(resp)
-        submitted = wire.submit_from_wire(resp.json(), self.name, sources, options)
+        with reading_submit(resp):
+            submitted = wire.submit_from_wire(resp.json(), self.name, sources, options)
         return Submission(
             upstream_id=submitted.upstream_id, state=submitted.state, report=submitted.report
         )

@@ -313,7 +313,12 @@ def report_from_wire(payload: Any, provider: str, sources: Sequence[int]) -> Sta
             error=ErrorInfo("upstream_failed", error_message(payload)),
         )
     if status is not JobStatus.SUCCEEDED:
-        return StatusReport(status=status, upstream_status=word, counts=Counts.all_pending(total))
+        return StatusReport(
+            status=status,
+            upstream_status=word,
+            counts=Counts.all_pending(total),
+            known=word.strip().lower() in STATUS_MAP,
+        )
     errors = source_errors(payload)
     failed = sum(1 for s in sources if s in errors)
     counts = Counts(total=total, succeeded=total - failed, failed=failed)

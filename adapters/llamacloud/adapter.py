@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -45,6 +45,7 @@ from adapters.errors import (
     UpstreamJobNotFound,
 )
 from adapters.llamacloud import wire
+from adapters.responses import reading_submit
 from adapters.upstream import Upstream, UpstreamResponse, message_from_body
 from problems import FieldError, ValidationFailed
 
@@ -122,15 +123,7 @@ class _Progress:
 
     def report(self, *, changed: bool) -> StatusReport:
         report = wire.report_from_words(self.words, self.failed)
-        if not changed:
-            return report
-        return StatusReport(
-            status=report.status,
-            upstream_status=report.upstream_status,
-            counts=report.counts,
-            error=report.error,
-            state=self.state(),
-        )
+        return replace(report, state=self.state()) if changed else report
 
 
 class LlamaCloudAdapter:
@@ -238,10 +231,11 @@ class LlamaCloudAdapter:
             idempotent=True,
         )
         self._raise(resp)
-        payload = resp.json()
-        wire.id_from_wire(payload, "classify job", provider=self.name)
-        wire.word_from_wire(payload, provider=self.name)
-        return dict(payload)
+        with reading_submit(resp):
+            payload = resp.json()
+            wire.id_from_wire(payload, "classify job", provider=self.name)
+            wire.word_from_wire(payload, provider=self.name)
+            return dict(payload)
 
     async def _discard(self, file_ids: list[str], params: Mapping[str, str]) -> None:
         """Delete files no job will read; failures are left alone."""

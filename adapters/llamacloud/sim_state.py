@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,6 +68,9 @@ class SimSettings:
     upload_rate_limit: int | None = 50
     upload_rate_window: float = 5.0
     seed_files: tuple[tuple[str, str, bytes], ...] = SEED_FILES
+    #: Status words the simulated API says instead of its own (``{"RUNNING": "THROTTLED"}``):
+    #: a provider that added a word its clients do not know yet.
+    renamed_statuses: Mapping[str, str] = field(default_factory=dict)
 
 
 FAST_SETTINGS = SimSettings(
@@ -222,6 +226,7 @@ def job_status(job: SimJob, now: float, pending_seconds: float) -> str:
 def job_wire(state: SimState, job: SimJob, now: float) -> dict[str, Any]:
     s = state.settings
     status = job_status(job, now, s.pending_seconds)
+    said = s.renamed_statuses.get(status, status)
     if status == "CANCELLED":
         assert job.cancelled_at is not None
         updated = job.created_at + timedelta(seconds=job.cancelled_at - job.started)
@@ -237,7 +242,7 @@ def job_wire(state: SimState, job: SimJob, now: float) -> dict[str, Any]:
         "document_input_type": job.input_type,
         "file_input": job.file_input,
         "project_id": job.project_id,
-        "status": status,
+        "status": said,
         "user_id": SIM_USER_ID,
         "configuration_id": None,
         "created_at": iso(job.created_at),

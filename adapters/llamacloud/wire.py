@@ -210,6 +210,7 @@ def page_from_wire(
 #: answered 404 for a job it had accepted (deleted, or expired).
 TERMINAL_WORDS = frozenset({"COMPLETED", "FAILED", "CANCELLED", "GONE"})
 WAITING_WORDS = frozenset({"PENDING"})
+KNOWN_WORDS = TERMINAL_WORDS | WAITING_WORDS | {"RUNNING"}
 
 NO_RESULT = "the provider returned no classification for this file"
 GONE_MESSAGE = "the provider no longer knows this file's classify job"
@@ -303,7 +304,12 @@ def report_from_words(words: Sequence[str], failed: Mapping[int, str]) -> Status
     )
     if not all(w in TERMINAL_WORDS for w in words):
         status = JobStatus.QUEUED if all(w in WAITING_WORDS for w in words) else JobStatus.RUNNING
-        return StatusReport(status=status, upstream_status=summary(words), counts=counts)
+        return StatusReport(
+            status=status,
+            upstream_status=summary(words),
+            counts=counts,
+            known=all(w in KNOWN_WORDS for w in words),
+        )
     if "CANCELLED" in words:
         return StatusReport(
             status=JobStatus.CANCELLED, upstream_status=summary(words), counts=counts

@@ -33,6 +33,7 @@ from adapters.base import (
 from adapters.errors import ProviderRejected
 from adapters.modzy import items, wire
 from adapters.modzy.inputs import input_names_from_wire
+from adapters.responses import reading_submit
 from adapters.upstream import Upstream, UpstreamResponse, message_from_body
 
 CAPABILITIES = Capabilities(
@@ -108,7 +109,8 @@ class ModzyAdapter:
             # On the submit route a 404 names a model or version Modzy lacks, not a job.
             raise self._no_model(request.model, resp)
         self._upstream.raise_for_status(resp)
-        upstream_id, report = wire.submit_from_wire(resp.json(), self.name, len(request.inputs))
+        with reading_submit(resp):
+            upstream_id, report = wire.submit_from_wire(resp.json(), self.name, len(request.inputs))
         return Submission(upstream_id=upstream_id, report=report)
 
     async def _job(self, job: JobHandle, operation: str) -> UpstreamResponse:

@@ -24,6 +24,7 @@ from adapters.base import (
     require_input_kinds,
 )
 from adapters.errors import ProviderRejected
+from adapters.responses import reading_submit
 from adapters.upstream import Upstream, message_from_body
 from adapters.vody import wire
 from problems import FieldError, UnsupportedInput
@@ -69,7 +70,8 @@ class VodyAdapter:
             said = message_from_body(resp) or "Not Found"
             raise ProviderRejected(self.name, f"The provider has no model {model_id!r}: {said}")
         self._upstream.raise_for_status(resp)
-        upstream_id, report = wire.submit_from_wire(resp.json(), self.name, len(request.inputs))
+        with reading_submit(resp):
+            upstream_id, report = wire.submit_from_wire(resp.json(), self.name, len(request.inputs))
         return Submission(
             upstream_id=upstream_id,
             state={"model": model_id, "image_paths": [item["image_path"] for item in body]},

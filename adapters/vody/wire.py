@@ -243,7 +243,12 @@ def report_from_wire(
             error=ErrorInfo("upstream_failed", error_message(payload)),
         )
     if status is not JobStatus.SUCCEEDED:
-        return StatusReport(status=status, upstream_status=word, counts=Counts.all_pending(n))
+        return StatusReport(
+            status=status,
+            upstream_status=word,
+            counts=Counts.all_pending(n),
+            known=word.lower() in STATUS_MAP,
+        )
     if results is not None:
         counts = counts_from_results(results, n)
     else:
@@ -346,10 +351,12 @@ def results_from_wire(
     """
     if payload is None or payload == {}:
         payload = []
-    if isinstance(payload, dict) and isinstance(payload.get("results"), list):
-        payload = payload["results"]
+    if isinstance(payload, dict):
+        payload = _listed(payload)
     if not isinstance(payload, list):
-        raise ProviderBadResponse(provider, "The provider's results are not a JSON array.")
+        # The results body is undocumented: a shape we cannot split by input is kept
+        # whole, never a 502 on every read of a finished job.
+        return _unsplit(payload, input_names, finished=finished)
     paths = list(image_paths) or [None] * len(input_names)
     items: dict[str, ItemResult] = {}
     for item, target in zip(payload, _positions(payload, paths), strict=True):
@@ -365,6 +372,47 @@ def results_from_wire(
                     error=ErrorInfo("item_failed", "The provider returned no result for it."),
                 )
     return ResultSet(items={n: items[n] for n in input_names if n in items})
+
+
+#: Where a results object may hold its per-item array [inferred: the body is undocumented].
+_LIST_KEYS = ("results", "items", "data", "predictions", "outputs")
+UNSPLIT = (
+    "The provider's results could not be matched to the inputs; its whole answer is the "
+    "job's json output (job_outputs)."
+)
+
+
+def _listed(payload: Mapping[str, Any]) -> Any:
+    """The per-item array inside a results object, where there is one."""
+    for key in _LIST_KEYS:
+        if isinstance(payload.get(key), list):
+            return payload[key]
+    lists = [v for v in payload.values() if isinstance(v, list)]
+    return lists[0] if len(lists) == 1 else payload
+
+
+def _unsplit(payload: Any, input_names: Sequence[str], *, finished: bool) -> ResultSet:
+    """A results body in a shape we do not know: a one-input job's output is the body
+    as JSON; for several inputs the body is kept as the job's output and each input
+    says why it has none of its own."""
+    if not finished:
+        return ResultSet(items={})
+    if len(input_names) == 1 and isinstance(payload, dict):
+        name = input_names[0]
+        item = ItemResult(
+            input=name, status=ItemStatus.SUCCEEDED, output=JsonOutput(data=payload), raw=payload
+        )
+        return ResultSet(items={name: item})
+    data = payload if isinstance(payload, dict) else {"results": payload}
+    return ResultSet(
+        items={
+            n: ItemResult(
+                input=n, status=ItemStatus.FAILED, error=ErrorInfo("item_failed", UNSPLIT)
+            )
+            for n in input_names
+        },
+        job_outputs=(JsonOutput(data=data),),
+    )
 
 
 def failed_results(input_names: Sequence[str], message: str) -> ResultSet:

@@ -32,6 +32,7 @@ from adapters.base import (
     require_input_kinds,
 )
 from adapters.errors import ProviderBadResponse
+from adapters.responses import reading_submit
 from adapters.upstream import Upstream, message_from_body
 from adapters.woodwide import normalize, tables, wire
 from adapters.woodwide.tables import Table
@@ -117,12 +118,13 @@ class WoodWideAdapter:
             # On a submit route a 404 names a model or dataset Wood Wide lacks, not a job.
             raise wire.submit_not_found(message_from_body(resp) or "Not Found", options)
         self._upstream.raise_for_status(resp)
-        payload = resp.json()
-        return Submission(
-            upstream_id=wire.job_id_from_wire(payload, self.name),
-            state=wire.submit_state(request, options, output_type),
-            report=wire.submit_report(payload, self.name),
-        )
+        with reading_submit(resp):
+            payload = resp.json()
+            return Submission(
+                upstream_id=wire.job_id_from_wire(payload, self.name),
+                state=wire.submit_state(request, options, output_type),
+                report=wire.submit_report(payload, self.name),
+            )
 
     # -- status, results, cancel ----------------------------------------------------------
 

@@ -332,13 +332,11 @@ def job_id_from_wire(payload: Any, provider: str = PROVIDER) -> str:
     raise ProviderBadResponse(provider, "The provider's answer names no job id.")
 
 
-def map_status(word: Any, provider: str = PROVIDER) -> JobStatus:
-    status = STATUS_MAP.get(word.strip().lower()) if isinstance(word, str) else None
-    if status is None:
-        raise ProviderBadResponse(
-            provider, f"The provider reported an unknown job status {word!r}."
-        )
-    return status
+def map_status(word: Any, provider: str = PROVIDER) -> JobStatus | None:
+    """A status word as the gateway's; None for a word this adapter does not know."""
+    if not isinstance(word, str) or not word.strip():
+        raise ProviderBadResponse(provider, "The provider's job has no status.")
+    return STATUS_MAP.get(word.strip().lower())
 
 
 def error_message(payload: Mapping[str, Any]) -> str:
@@ -353,6 +351,10 @@ def report_from_wire(payload: Any, provider: str = PROVIDER) -> StatusReport:
     body = as_object(payload, "job", provider)
     word = body.get("status")
     status = map_status(word, provider)
+    if status is None:
+        # A word the docs and the library do not name: running, until the gateway's
+        # grace for unknown statuses runs out (never a 502 on every check).
+        return StatusReport(status=JobStatus.RUNNING, upstream_status=str(word), known=False)
     error = (
         ErrorInfo("upstream_failed", error_message(body)) if status is JobStatus.FAILED else None
     )

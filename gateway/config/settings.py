@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     #: An unfinished job's status is reused for this long, so many polling clients
     #: cost one provider call per interval (shared by replicas through Redis).
     status_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    #: A job whose provider keeps reporting a status word its adapter does not know is
+    #: failed after this long (it is shown as running meanwhile), not left running forever.
+    unknown_status_grace_seconds: float = Field(default=3600.0, gt=0, le=30 * 86_400)
     #: How long an Idempotency-Key is remembered (the contract asks for 24 h).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     server: ServerSettings = ServerSettings()

@@ -193,6 +193,7 @@ def create_app(
             on_coalesced=metrics.coalesced,
         ),
         status_cache_seconds=settings.status_cache_seconds,
+        unknown_status_grace_seconds=settings.unknown_status_grace_seconds,
         clock=clock,
         max_inputs=settings.max_inputs_per_job,
         poll_interval=settings.wait_poll_interval,

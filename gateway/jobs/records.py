@@ -13,8 +13,11 @@ import base64
 import hashlib
 import json
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
+
+import structlog
 
 from adapters.base import (
     Counts,
@@ -32,6 +35,8 @@ from adapters.base import (
 from gateway.api.models import InputItem, JobCreate
 from gateway.state.store import JobRecord
 
+_log = structlog.get_logger("gateway.jobs")
+
 
 class JobObserver(Protocol):
     """Hooks for job lifecycle metrics (``observability.metrics.Metrics`` implements them)."""
@@ -43,6 +48,8 @@ class JobObserver(Protocol):
     def first_result(self, provider: str, seconds: float) -> None: ...
 
     def items_finished(self, provider: str, status: str, counts: Counts) -> None: ...
+
+    def unreadable_submit(self, provider: str) -> None: ...
 
 
 class NoObserver:
@@ -56,6 +63,9 @@ class NoObserver:
         return None
 
     def items_finished(self, provider: str, status: str, counts: Counts) -> None:
+        return None
+
+    def unreadable_submit(self, provider: str) -> None:
         return None
 
 
@@ -104,14 +114,22 @@ def handle_of(record: JobRecord) -> JobHandle:
 
 
 def apply_report(
-    record: JobRecord, report: StatusReport, now: datetime, observer: JobObserver
+    record: JobRecord,
+    report: StatusReport,
+    now: datetime,
+    observer: JobObserver,
+    unknown_grace: float = 3600.0,
 ) -> JobRecord:
     """The record after the provider's report: the same object when nothing changed.
 
     The adapter's state (``report.state``) replaces the record's in the same record, so
     a step of a provider workflow is stored with the status it led to. The first
-    finished item and the job's finish are reported to ``observer`` once each.
+    finished item and the job's finish are reported to ``observer`` once each. A status
+    word the adapter does not know is logged when it first appears and fails the job
+    once it has stood for ``unknown_grace`` seconds.
     """
+    if not report.known and not report.status.done:
+        report = _judge_unknown(record, report, now, unknown_grace)
     total = len(record.input_names)
     counts = report.counts or derived_counts(report.status, total)
     state = record.upstream_state if report.state is None else dict(report.state)
@@ -141,6 +159,39 @@ def apply_report(
         upstream_state=state,
         updated_at=now,
         finished_at=finished_at,
+    )
+
+
+def _judge_unknown(
+    record: JobRecord, report: StatusReport, now: datetime, grace: float
+) -> StatusReport:
+    word = report.upstream_status
+    if record.upstream_status != word:
+        # Logged once per job and word: the first report of it changes the record.
+        _log.warning(
+            "provider_status_unknown",
+            provider=record.provider,
+            job_id=record.id,
+            upstream_status=word[:100],
+            fails_after_seconds=grace,
+        )
+        return report
+    # The record last changed when this word appeared (an unchanged report changes
+    # nothing), so its age is how long the provider has said it.
+    if (now - record.updated_at).total_seconds() < grace:
+        return report
+    total = len(record.input_names)
+    done = report.counts.succeeded if report.counts is not None else 0
+    return replace(
+        report,
+        status=JobStatus.FAILED,
+        counts=Counts(total=total, succeeded=done, failed=total - done),
+        error=ErrorInfo(
+            "upstream_status_unknown",
+            f"The provider has reported the status {word[:100]!r}, which the gateway does "
+            f"not know, for over {grace:g} s; the job is failed rather than left running.",
+        ),
+        known=True,
     )
 
 

@@ -42,7 +42,7 @@ from adapters.base import (
     StatusReport,
     SupportsCancel,
 )
-from adapters.errors import ProviderRejected
+from adapters.errors import ProviderRejected, UnreadableSubmit
 from gateway.api.models import JobCreate
 from gateway.auth.principals import Principal
 from gateway.clock import Clock
@@ -115,6 +115,7 @@ class JobService:
         coalescer: Coalescer | None = None,
         idempotency: IdempotencyStore | None = None,
         status_cache_seconds: float = 0.0,
+        unknown_status_grace_seconds: float = 3600.0,
         local_cache: ResultCache | None = None,
         max_local_records: int = 10_000,
         limits: JobLimits | None = None,
@@ -146,6 +147,7 @@ class JobService:
             ttl_seconds=24 * 3600, clock=clock.monotonic
         )
         self._status_ttl = status_cache_seconds
+        self._unknown_grace = unknown_status_grace_seconds
         # Stored statuses are reused while marked fresh: by a read (the status cache) or
         # by the engine, which marks each job fresh until just past its next check.
         self._reuses_status = status_cache_seconds > 0 or tracker is not None
@@ -261,10 +263,22 @@ class JobService:
         job_id: str,
     ) -> JobRecord:
         """Submit to the provider and store the record (cancelling the job if that fails)."""
-        with upstream_call():
-            submission = await adapter.submit(request)
-        now = self._clock.now()
         resolved = request.model
+        with upstream_call():
+            try:
+                submission = await adapter.submit(request)
+            except UnreadableSubmit as exc:
+                # The provider may run (and bill) a job the gateway has no record of:
+                # say so where an operator looks, with the id it seemed to name.
+                _log.warning(
+                    "submit_answer_unreadable",
+                    provider=resolved.provider,
+                    job_id=job_id,
+                    upstream_id=exc.maybe_job_id,
+                )
+                self._observer.unreadable_submit(resolved.provider)
+                raise
+        now = self._clock.now()
         record = JobRecord(
             id=job_id,
             tenant=principal.tenant,
@@ -538,7 +552,7 @@ class JobService:
         return updated
 
     def _apply(self, record: JobRecord, report: StatusReport) -> JobRecord:
-        return apply_report(record, report, self._clock.now(), self._observer)
+        return apply_report(record, report, self._clock.now(), self._observer, self._unknown_grace)
 
     async def _job_done(self, record: JobRecord) -> None:
         if self._limits is not None:

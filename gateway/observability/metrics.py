@@ -168,6 +168,13 @@ class Metrics:
         self.jobs_submitted = Counter(
             "gateway_jobs_submitted_total", "Jobs accepted, by provider.", ["provider"], registry=r
         )
+        self.submits_unreadable = Counter(
+            "gateway_submits_unreadable_total",
+            "Submits the provider accepted (2xx) with an answer the gateway could not read: "
+            "the provider may be running, and billing, a job the gateway has no record of.",
+            ["provider"],
+            registry=r,
+        )
         self.jobs_finished = Counter(
             "gateway_jobs_finished_total",
             "Jobs seen reaching a terminal status, by provider and status.",
@@ -279,6 +286,7 @@ class Metrics:
         self.upstream_pacing_fallback.labels(provider)
         self.upstream_retry_after.labels(provider)
         self.upstream_throttled.labels(provider)
+        self.submits_unreadable.labels(provider)
 
     # UpstreamObserver
     def attempt(self, provider: str, operation: str, outcome: str, seconds: float) -> None:
@@ -320,6 +328,9 @@ class Metrics:
         self.jobs_finished.labels(provider, status).inc()
         self.jobs_unfinished.labels(provider).dec()
         self.job_duration.labels(provider).observe(seconds)
+
+    def unreadable_submit(self, provider: str) -> None:
+        self.submits_unreadable.labels(provider).inc()
 
     def first_result(self, provider: str, seconds: float) -> None:
         self.job_first_result.labels(provider).observe(seconds)

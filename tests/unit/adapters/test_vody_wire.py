@@ -417,10 +417,11 @@ class TestResultsFromWire:
         rs = wire.results_from_wire(payload, "vody", ["a"], finished=False)
         assert len(rs.items) == count
 
-    @pytest.mark.parametrize("payload", ["text", {"x": 1}, 5], ids=["string", "object", "number"])
-    def test_non_array_is_a_bad_response(self, payload):
-        with pytest.raises(ProviderBadResponse):
-            wire.results_from_wire(payload, "vody", ["a"])
+    @pytest.mark.parametrize("payload", ["text", 5, {"x": 1}], ids=["string", "number", "object"])
+    def test_a_shape_that_cannot_be_split_is_kept_whole_not_a_502(self, payload):
+        rs = wire.results_from_wire(payload, "vody", ["a", "b"])
+        assert len(rs.job_outputs) == 1
+        assert {r.status for r in rs.items.values()} == {ItemStatus.FAILED}
 
     def test_failed_results_mark_every_input(self):
         rs = wire.failed_results(["a", "b"], "boom")
