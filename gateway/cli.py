@@ -55,6 +55,8 @@ def _load_or_exit(path: str) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.http.app import create_app
+    from gateway.http.keys import LIFECYCLE
+    from gateway.http.lifecycle import AIOHTTP_SHUTDOWN_SECONDS, handle_stop_signals
     from gateway.observability.logging import configure_logging
 
     # Everything that can refuse the configuration runs before the port is bound, and
@@ -75,12 +77,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from gateway.http.metrics_server import metrics_site_ctx
 
         app.cleanup_ctx.append(metrics_site_ctx(host, settings.server.metrics_port))
+    drain_delay = settings.server.drain_delay_seconds
+
+    async def stop_signals(app: web.Application) -> None:
+        handle_stop_signals(app[LIFECYCLE], drain_delay)
+
+    app.on_startup.append(stop_signals)
     web.run_app(
         app,
         host=host,
         port=port,
         access_log=None,
-        shutdown_timeout=settings.server.shutdown_timeout,
+        # The gateway drains itself (gateway.http.lifecycle), within shutdown_timeout;
+        # aiohttp's own two waits only finish what is left.
+        shutdown_timeout=AIOHTTP_SHUTDOWN_SECONDS,
+        handle_signals=False,
         print=None,
         loop=new_event_loop(),
     )

@@ -109,8 +109,19 @@ class ServerSettings(_Frozen):
     #: Also route /metrics on the main port; turn off when metrics_port is set and the
     #: main port is reachable from outside.
     metrics_on_main_port: bool = True
-    #: Seconds aiohttp waits for in-flight requests at shutdown.
+    #: Seconds from SIGTERM until the last in-flight request is cut off: the drain delay
+    #: and the wait for requests in flight together (the engine's grace comes after).
     shutdown_timeout: float = Field(default=20.0, ge=0, le=600)
+    #: After SIGTERM, /readyz answers 503 while the listener still takes requests for
+    #: this long, so load balancers polling readiness stop sending before connections
+    #: are refused (part of shutdown_timeout).
+    drain_delay_seconds: float = Field(default=1.0, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _delay_within_timeout(self) -> ServerSettings:
+        if self.drain_delay_seconds > self.shutdown_timeout:
+            raise ValueError("drain_delay_seconds must not exceed shutdown_timeout")
+        return self
 
 
 class Settings(BaseSettings):

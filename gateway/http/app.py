@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import redis.asyncio as aioredis
+import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -36,7 +37,7 @@ from gateway.http.keys import (
     STORE,
     UPSTREAMS,
 )
-from gateway.http.lifecycle import Lifecycle
+from gateway.http.lifecycle import Lifecycle, lifecycle_middleware
 from gateway.http.middleware.auth import auth_middleware
 from gateway.http.middleware.body import body_limit_middleware
 from gateway.http.middleware.context import context_middleware
@@ -99,6 +100,9 @@ def build_upstream(
     )
 
 
+_log = structlog.get_logger("gateway")
+
+
 def create_app(
     settings: Settings,
     *,
@@ -156,8 +160,11 @@ def create_app(
     events: JobEvents = (
         RedisEvents(backends.redis, backends.keys) if backends.redis is not None else MemoryEvents()
     )
+    lifecycle = Lifecycle()
     app = web.Application(
         middlewares=[
+            # Outermost: every request counts as in flight until its answer is written.
+            lifecycle_middleware(lifecycle),
             context_middleware,
             error_middleware,
             body_limit_middleware,
@@ -175,7 +182,7 @@ def create_app(
     install_auth(app, settings, clock)
     app[ADAPTERS] = built
     app[UPSTREAMS] = upstreams
-    app[LIFECYCLE] = Lifecycle()
+    app[LIFECYCLE] = lifecycle
     app[CALLER_LIMITER] = caller_limiter
     app[JOBS] = JobService(
         store=store,
@@ -216,6 +223,11 @@ def create_app(
         clock=clock,
     )
     metrics.engine.event_streams_open.set_function(lambda: app[LIVE].open_count)
+    # When the drain begins: long polls answer now with the job as it stands, and event
+    # streams end (they never end by themselves before their job; their clients resume
+    # with Last-Event-ID on another replica).
+    lifecycle.on_drain.append(app[JOBS].stop_waiting)
+    lifecycle.on_drain.append(app[LIVE].close_all)
     add_routes(app)
     app.cleanup_ctx.append(_upstreams_ctx)
     app.cleanup_ctx.append(_events_ctx(events))
@@ -354,7 +366,10 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
 
 
 async def _drain(app: web.Application) -> None:
-    app[LIFECYCLE].draining = True
-    # Event streams never end by themselves before their job does: end them, so the
-    # shutdown need not wait for them (their clients resume on another replica).
-    app[LIVE].close_all()
+    """on_shutdown (the listener is closed): the requests in flight get what is left of
+    ``server.shutdown_timeout``, counted from the signal that began the drain."""
+    lifecycle = app[LIFECYCLE]
+    lifecycle.begin_drain()  # a shutdown without a signal (tests, an embedding app)
+    started = lifecycle.drain_started_at or time.monotonic()
+    if not await lifecycle.wait_idle(started + app[SETTINGS].server.shutdown_timeout):
+        _log.warning("drain_timed_out", in_flight=lifecycle.in_flight)

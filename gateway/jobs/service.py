@@ -73,7 +73,7 @@ from gateway.jobs.records import (
 from gateway.limits.job_limits import JobLimits
 from gateway.observability.context import note_cache, note_provider, upstream_call, waiting
 from gateway.state.cache import Freshness, MemoryFreshness, ResultCache
-from gateway.state.events import JobEvents, MemoryEvents
+from gateway.state.events import JobEvents, LocalWatchers, MemoryEvents
 from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.state.store import JobPage, JobRecord, JobStore, Notification
 
@@ -147,6 +147,8 @@ class JobService:
             ttl_seconds=24 * 3600, clock=clock.monotonic
         )
         self._status_ttl = status_cache_seconds
+        #: Set when the process drains: long polls answer at once.
+        self._stop_waiting = False
         self._unknown_grace = unknown_status_grace_seconds
         # Stored statuses are reused while marked fresh: by a read (the status cache) or
         # by the engine, which marks each job fresh until just past its next check.
@@ -335,7 +337,7 @@ class JobService:
             if self._tracker is not None:
                 # A change between the first read and the watch would be missed.
                 record = await self.current(record)
-            while not record.done:
+            while not record.done and not self._stop_waiting:
                 left = deadline - self._clock.monotonic()
                 if left <= 0:
                     break
@@ -344,6 +346,13 @@ class JobService:
                 changed.clear()
                 record = await self.current(record)
         return record
+
+    def stop_waiting(self) -> None:
+        """The process is draining: every ``Prefer: wait`` answers now with the job as
+        it stands (202 if unfinished), rather than be cut off by the shutdown."""
+        self._stop_waiting = True
+        if isinstance(self._events, LocalWatchers):
+            self._events.notify_all()
 
     async def current(self, record: JobRecord) -> JobRecord:
         """The job as it is now: as stored (any replica may have moved it), refreshed

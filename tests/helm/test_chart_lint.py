@@ -81,7 +81,7 @@ def test_lint_enforces_the_schema_too():
         (
             ("terminationGracePeriodSeconds=20",),
             "terminationGracePeriodSeconds (20) must exceed preStopSleepSeconds + "
-            "config.server.shutdown_timeout (25)",
+            "config.server.shutdown_timeout + the engine's shutdown grace + 2 (32)",
         ),
         (
             ('config.providers=[{"name":"x"}]',),

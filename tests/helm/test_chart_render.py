@@ -92,7 +92,10 @@ def test_termination_outlasts_the_gateways_drain(name):
     sleep = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
     assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     drain = values["config"]["server"]["shutdown_timeout"]
-    assert spec["terminationGracePeriodSeconds"] > sleep + drain
+    engine = values["config"].get("engine", {})
+    grace = engine.get("shutdown_grace_seconds", 5) if engine.get("enabled", True) else 0
+    # The gateway exits within shutdown_timeout + the engine's grace + 2 s of SIGTERM.
+    assert spec["terminationGracePeriodSeconds"] > sleep + drain + grace + 2
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -269,3 +272,14 @@ def test_internal_redis_admits_only_the_gateway():
     assert rule["from"] == [{"podSelector": {"matchLabels": SELECTOR}}]
     service = chart.find(docs, "Service", f"{chart.RELEASE}-gateway-redis")
     assert service["spec"]["selector"] == redis["spec"]["selector"]["matchLabels"]
+
+
+def test_the_grace_period_is_derived_from_the_drain_unless_set():
+    derived = chart.gateway_deployment(chart.scenario("defaults", "preStopSleepSeconds=7"))
+    spec = derived["spec"]["template"]["spec"]
+    # 7 (preStop) + 20 (shutdown_timeout) + 5 (engine grace) + 2, and 5 s of margin.
+    assert spec["terminationGracePeriodSeconds"] == 39
+    engine_off = chart.gateway_deployment(
+        chart.scenario("defaults", "preStopSleepSeconds=7", "config.engine.enabled=false")
+    )
+    assert engine_off["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 34

@@ -229,9 +229,9 @@ Refuse contradictory values, with every problem in one message.
 {{- if hasKey (default dict $.Values.config.webhooks) "secrets" }}
 {{- $errors = append $errors "config.webhooks.secrets is set by the chart: use webhookSecrets" }}
 {{- end }}
-{{- $drain := add (int .Values.preStopSleepSeconds) (ceil .Values.config.server.shutdown_timeout | int) }}
-{{- if le (int .Values.terminationGracePeriodSeconds) $drain }}
-{{- $errors = append $errors (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + config.server.shutdown_timeout (%d)" (int .Values.terminationGracePeriodSeconds) $drain) }}
+{{- $drain := include "gateway.drainSeconds" . | int }}
+{{- if and (not (kindIs "invalid" .Values.terminationGracePeriodSeconds)) (le (int .Values.terminationGracePeriodSeconds) $drain) }}
+{{- $errors = append $errors (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + config.server.shutdown_timeout + the engine's shutdown grace + 2 (%d); leave it null to have it derived" (int .Values.terminationGracePeriodSeconds) $drain) }}
 {{- end }}
 {{- if and .Values.redis.internal.enabled (or .Values.redis.url .Values.redis.urlFromSecret) }}
 {{- $errors = append $errors "redis.internal.enabled and an external Redis (redis.url or redis.urlFromSecret) exclude each other" }}
@@ -316,3 +316,26 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/component: redis
 app.kubernetes.io/part-of: {{ include "gateway.name" . }}
 {{- end }}
+
+{{/*
+Seconds from the pod's termination until the gateway has exited at the latest: the preStop
+sleep, then the drain (config.server.shutdown_timeout, counted from SIGTERM), then the
+engine's grace for its running checks, then 2 s for the rest of the shutdown.
+*/}}
+{{- define "gateway.drainSeconds" -}}
+{{- $engine := .Values.config.engine | default dict -}}
+{{- $grace := 0 -}}
+{{- if (dig "enabled" true $engine) -}}
+{{- $grace = dig "shutdown_grace_seconds" 5 $engine | ceil | int -}}
+{{- end -}}
+{{- add (int .Values.preStopSleepSeconds) (ceil .Values.config.server.shutdown_timeout | int) $grace 2 -}}
+{{- end -}}
+
+{{/* terminationGracePeriodSeconds: as set, or the drain plus 5 s of margin. */}}
+{{- define "gateway.terminationGracePeriod" -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- add (include "gateway.drainSeconds" . | int) 5 -}}
+{{- else -}}
+{{- .Values.terminationGracePeriodSeconds -}}
+{{- end -}}
+{{- end -}}
