@@ -7,6 +7,8 @@ timing how much of a key matched. Unknown and revoked keys get the same answer.
 ``Authenticator`` is the one entry point the middleware uses: a bearer credential
 that is not a known API key and has the shape of a JWT goes to the token verifier
 (``gateway.auth.jwt_auth``), which answers the same generic 401 for every failure.
+Only ``Authorization: Bearer`` may carry a JWT; ``X-API-Key`` is only ever an API key,
+whatever else the request sends (an empty ``Authorization`` header included).
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ class ApiKeyAuthenticator:
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The principal for a request's credential; raises ``Unauthenticated``."""
-        key = credential_from(headers)
-        principal = self.lookup(key) if key is not None else None
+        credential = credential_from(headers)
+        principal = self.lookup(credential.value) if credential is not None else None
         if principal is None:
             raise Unauthenticated()
         return principal
@@ -84,12 +86,12 @@ class Authenticator:
         credential = credential_from(headers)
         if credential is None:
             raise Unauthenticated()
-        principal = self._api_keys.lookup(credential)
+        principal = self._api_keys.lookup(credential.value)
         if principal is not None:
             return principal
         # The contract takes JWTs in ``Authorization: Bearer`` only, not in X-API-Key.
-        if self._tokens is not None and "Authorization" in headers and looks_like_jwt(credential):
-            return await self._tokens.verify(credential)
+        if self._tokens is not None and credential.bearer and looks_like_jwt(credential.value):
+            return await self._tokens.verify(credential.value)
         raise Unauthenticated()
 
 
@@ -98,13 +100,27 @@ def looks_like_jwt(credential: str) -> bool:
     return credential.count(".") == 2
 
 
-def credential_from(headers: Mapping[str, str]) -> str | None:
-    """The credential in ``Authorization: Bearer`` or ``X-API-Key``, if any."""
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """What a request presented, and where: only a bearer credential may be a JWT."""
+
+    value: str
+    #: True from ``Authorization: Bearer`` (an API key or a JWT), False from ``X-API-Key``
+    #: (an API key only).
+    bearer: bool
+
+
+def credential_from(headers: Mapping[str, str]) -> Presented | None:
+    """The credential in ``Authorization: Bearer`` or ``X-API-Key``, if any.
+
+    A non-empty ``Authorization`` header wins, and one of another scheme is no credential;
+    an empty one counts as absent, so ``X-API-Key`` is read, as an API key.
+    """
     auth = headers.get("Authorization")
     if auth:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
+            return Presented(value.strip(), bearer=True)
         return None
     key = headers.get("X-API-Key")
-    return key.strip() if key and key.strip() else None
+    return Presented(key.strip(), bearer=False) if key and key.strip() else None

@@ -179,7 +179,7 @@ def create_app(
     app[METRICS] = metrics
     app[STORE] = store
     app[CATALOG] = catalog
-    install_auth(app, settings, clock)
+    install_auth(app, settings, clock, backends, caller_limiter.guard)
     app[ADAPTERS] = built
     app[UPSTREAMS] = upstreams
     app[LIFECYCLE] = lifecycle

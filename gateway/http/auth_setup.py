@@ -2,6 +2,8 @@
 
 Called once by ``create_app``; kept here so the composition root stays one line per
 concern. The JWKS client has a lifetime (an HTTP session), owned by a cleanup context.
+The failed-auth limiter counts in Redis when there is one, sharing the caller limits'
+view of Redis's health (``guard``), so a hung Redis costs a request one timeout at most.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ from gateway.auth.principals import ApiKeyAuthenticator, Authenticator
 from gateway.clock import Clock
 from gateway.config.settings import Settings
 from gateway.http.keys import AUTH_LIMITER, AUTHENTICATOR
+from gateway.limits.auth_failures import RedisFailureLog
+from gateway.limits.ratelimit import SharedLimits
+from gateway.state.backends import Backends
 
 
-def install_auth(app: web.Application, settings: Settings, clock: Clock) -> None:
+def install_auth(
+    app: web.Application,
+    settings: Settings,
+    clock: Clock,
+    backends: Backends | None = None,
+    guard: SharedLimits | None = None,
+) -> None:
     """Put the authenticator and the failed-auth limiter on ``app``."""
     jwt_settings = settings.auth.jwt
     verifier: JwtVerifier | None = None
@@ -29,7 +40,20 @@ def install_auth(app: web.Application, settings: Settings, clock: Clock) -> None
         if jwks is not None:
             app.cleanup_ctx.append(_jwks_ctx(jwks))
     app[AUTHENTICATOR] = Authenticator(ApiKeyAuthenticator(settings.api_keys), verifier)
-    app[AUTH_LIMITER] = FailedAuthLimiter(settings.auth, clock)
+    shared: RedisFailureLog | None = None
+    if backends is not None and backends.redis is not None and guard is not None:
+        failed = settings.auth.failed_auth
+        shared = RedisFailureLog(
+            backends.redis,
+            backends.keys,
+            guard,
+            limit=failed.limit,
+            window=failed.window_seconds,
+            batcher=backends.batcher,
+        )
+    app[AUTH_LIMITER] = FailedAuthLimiter(
+        settings.auth, clock, shared=shared, replicas=settings.ratelimit.replicas
+    )
 
 
 def _jwks_ctx(jwks: JwksCache) -> Callable[[web.Application], AsyncIterator[None]]:

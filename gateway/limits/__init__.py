@@ -6,7 +6,9 @@ each request's caller limits (per key and per tenant) and what happens when Redi
 fails; ``job_limits`` counts unfinished jobs and jobs per day; ``pacing`` spaces every
 replica's calls to one provider account; ``provider_resilience`` holds the pacing,
 circuit breaker and retry budget settings of a provider and builds the objects its
-``Upstream`` holds. ``settings`` is this wing's configuration section. May import
-``state`` (Redis plumbing: keys, the batcher, its errors), ``auth`` (the ``Principal``),
-``config`` and the kernel; never ``jobs``, ``api`` or ``http``.
+``Upstream`` holds; ``auth_failures`` keeps failed authentications in Redis (the limit
+itself is ``gateway.auth.failed_auth``). ``settings`` is this wing's configuration
+section. May import ``state`` (Redis plumbing: keys, the batcher, its errors), ``auth``
+(the ``Principal``, the failed-auth port), ``config`` and the kernel; never ``jobs``,
+``api`` or ``http``.
 """

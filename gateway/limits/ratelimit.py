@@ -201,6 +201,11 @@ class CallerLimiter:
         self._guard = guard
         self._plans: dict[tuple[str, str, Policy], Plan] = {}
 
+    @property
+    def guard(self) -> SharedLimits:
+        """This replica's view of Redis's health, for other limits to share."""
+        return self._guard
+
     def buckets(self, principal: Principal, policy: Policy) -> tuple[Bucket, ...]:
         return self.plan(principal, policy).buckets
 

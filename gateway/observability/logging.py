@@ -9,8 +9,12 @@ written inside a request.
 Redaction runs last before rendering, after tracebacks have been turned into
 text, so it sees everything that will be written. It hides the value under any
 key that names a credential, at any depth, and credential-shaped text inside any
-string ("Bearer ...", "Authorization: ...", "api_key=..."): a credential cannot
-reach a log line by accident, whoever logged it.
+string ("Bearer ...", "Authorization: <any scheme> ...", "api_key=..."): a credential
+cannot reach a log line by accident, whoever logged it.
+
+The console format escapes control characters (``escape_controls``), as JSON does: a
+URL path or header a caller wrote could otherwise put terminal escapes (colours, cursor
+moves, a window title) or a fake line on the screen of whoever reads the log.
 """
 
 from __future__ import annotations
@@ -48,14 +52,23 @@ _SECRET_KEYS = frozenset(
 #: A key containing one of these names a credential too (``access_token``, ``db_password``).
 _SECRET_PARTS = ("password", "secret", "token", "credential", "api_key", "apikey", "api-key")
 
-# An auth scheme followed by its credential: the shape of an Authorization header value.
-_SCHEME = re.compile(r"(?i)\b(bearer|basic|apikey)(\s+)[^\s\"',;]+")
-# ``name: value`` / ``name=value`` where name is a credential header or field.
-_NAMED = re.compile(
-    r"(?i)\b(authorization|proxy-authorization|x-api-key|api[_-]?key|password|secret|"
-    r"access_token|token|cookie)(\"?'?\s*[:=]\s*\"?'?)"
-    r"(?:(?:bearer|basic|apikey)\s+)?[^\s\"',;&}]+"
+# An auth scheme followed by its credential: the shape of an Authorization header value
+# (``Api-Key`` is AnnoLab's scheme).
+_SCHEME = re.compile(r"(?i)\b(bearer|basic|apikey|api-key)(\s+)[^\s\"',;]+")
+# ``Authorization: <scheme> <credential>``, whatever the scheme (RFC 9110 §11.4): the value's
+# first word and the next one on the same line are hidden together. A word after a
+# credential that had no scheme is hidden too: better one word too many than a secret.
+_HEADER = re.compile(
+    r"(?i)\b((?:proxy-)?authorization)(\"?'?\s*[:=]\s*\"?'?)"
+    r"[^\s\"',;&}]+(?:[ \t]+[^\s\"',;&}]+)?"
 )
+# ``name: value`` / ``name=value`` where name is another credential header or field.
+_NAMED = re.compile(
+    r"(?i)\b(x-api-key|api[_-]?key|password|secret|"
+    r"access_token|token|cookie)(\"?'?\s*[:=]\s*\"?'?)"
+    r"(?:(?:bearer|basic|apikey|api-key)\s+)?[^\s\"',;&}]+"
+)
+_KEEP = rf"\1\2{REDACTED}"
 
 
 #: Every pattern above needs one of these words (compared case-insensitively): ASCII text
@@ -99,6 +112,13 @@ def _may_hold_credential(text: str) -> bool:
     return any(needle in lower for needle in _NEEDLES)
 
 
+def redact_text(text: str) -> str:
+    """``text`` through every pattern above (no fast path: ``scrub`` adds that)."""
+    text = _SCHEME.sub(_KEEP, text)
+    text = _HEADER.sub(_KEEP, text)
+    return _NAMED.sub(_KEEP, text)
+
+
 def scrub(value: Any) -> Any:
     """``value`` with credentials hidden: in strings, and in containers at any depth."""
     kind = type(value)
@@ -108,8 +128,7 @@ def scrub(value: Any) -> Any:
         # Under 6 characters: too short to hold a scheme and a credential.
         if len(value) < 6 or not _may_hold_credential(value):
             return value
-        value = _SCHEME.sub(rf"\1\2{REDACTED}", value)
-        return _NAMED.sub(rf"\1\2{REDACTED}", value)
+        return redact_text(value)
     if isinstance(value, dict):
         return {
             k: REDACTED if isinstance(k, str) and secret_key(k) else scrub(v)
@@ -118,6 +137,56 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     return value
+
+
+# C0 controls, DEL and C1 controls: written raw to a terminal they are commands (ESC and
+# CSI start escape sequences; CR and NUL hide what came before them on the line).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ESCAPES: dict[int, str] = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
+#: A traceback rendered as text keeps its line breaks (and nothing else raw).
+_ESCAPES_MULTILINE = {c: e for c, e in _ESCAPES.items() if c != ord("\n")}
+_MULTILINE_KEYS = frozenset({"exception", "stack"})
+#: What the console renderer writes with ``str``: its columns, and the text after the line.
+_RAW_KEYS = frozenset({"timestamp", "level", "event", "logger", "logger_name"})
+
+
+class _Quoted:
+    """A string the console renderer writes with ``repr``: quoted, controls escaped."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+
+def escape_controls(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor for the console format: no control character is written raw.
+
+    The renderer writes its columns (time, level, event, logger) and tracebacks with
+    ``str``, and other values with ``repr`` only when they hold a space, a quote, ``=``,
+    a tab or a line break: a path like ``/v1/<ESC>[2J`` would go out raw. Column text
+    gets ``\\xNN`` escapes (tracebacks keep their line breaks); any other string holding
+    a control character is written as its ``repr``, quoted and escaped.
+    """
+    for key, value in list(event.items()):
+        if type(value) is str and _CONTROL.search(value):
+            if key in _MULTILINE_KEYS:
+                event[key] = value.translate(_ESCAPES_MULTILINE)
+            elif key in _RAW_KEYS:
+                event[key] = value.translate(_ESCAPES)
+            else:
+                event[key] = _Quoted(value)
+        if type(key) is str and _CONTROL.search(key):
+            event[key.translate(_ESCAPES)] = event.pop(key)
+    return event
 
 
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -160,8 +229,10 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         if fmt == "json"
         else structlog.processors.format_exc_info
     )
+    # JSON escapes control characters itself; the console renderer writes strings raw.
+    last: list[Any] = [redact] if fmt == "json" else [redact, escape_controls]
     structlog.configure(
-        processors=[*shared, tracebacks, redact, renderer],
+        processors=[*shared, tracebacks, *last, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
@@ -174,7 +245,7 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 tracebacks,
-                redact,
+                *last,
                 renderer,
             ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

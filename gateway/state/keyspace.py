@@ -8,11 +8,12 @@ On a Redis Cluster, keys that one command, script or MULTI uses together must sh
 hash slot, so they share a hash tag (the part in braces): the limit keys carry the
 tenant (``{tenant}``: one script charges a credential's and its tenant's buckets), the
 pacing keys the provider account (``{account}``: one script reads the schedule and the
-pause), the engine's tracking keys one tag of their own (``{engine}``: one script moves
-a job's entry and the due index together). No other keys are used together (a submit's
-record and index go in one non-transactional pipeline, which redis-py splits by node),
-so the rest stay untagged and spread over the cluster. Tenant names and account hashes
-contain no braces.
+pause), the failed-authentication keys a hash of the client address (one script reads its
+failures and its known-good credentials), the engine's tracking keys one tag of their
+own (``{engine}``: one script moves a job's entry and the due index together). No other
+keys are used together (a submit's record and index go in one non-transactional
+pipeline, which redis-py splits by node), so the rest stay untagged and spread over the
+cluster. Tenant names and account hashes contain no braces.
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ class Keyspace:
         """A hash of jobs per UTC day (field: the day number) for a tenant and provider."""
         return f"{self.prefix}:quota:{{{tenant}}}:{provider}"
 
+    def auth_failures(self, address: str) -> str:
+        """A sorted set of a client address's recent failed authentications (scored by
+        when, in ms). Tagged by the address's hash: one script reads it with the next."""
+        return f"{self.prefix}:authfail:{{{_address_tag(address)}}}"
+
+    def auth_known(self, address: str) -> str:
+        """A sorted set of digests of credentials that verified from a client address,
+        scored by when each stops being known good (ms)."""
+        return f"{self.prefix}:authok:{{{_address_tag(address)}}}"
+
     def pacing(self, account: str) -> str:
         """A provider account's GCRA bucket. The hash tag keeps it in its pause's
         cluster slot: one script reads both."""
@@ -91,3 +102,8 @@ class Keyspace:
         """The engine task queue's name: streaq keeps its keys under ``streaq:<name>``,
         all in one cluster slot (its scripts use several at once)."""
         return f"{{{self.prefix}-engine}}"
+
+
+def _address_tag(address: str) -> str:
+    # Hashed: addresses are personal data, and IPv6 ones are long; no braces either way.
+    return hashlib.sha256(address.encode()).hexdigest()[:20]

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from adapters.modzy import PROVIDER_TYPE, SIMULATOR_KEY
 from adapters.simulation import SIM_CONTROL, Fault
 from gateway.auth.settings import hash_api_key
-from gateway.observability.logging import _NAMED, _SCHEME, REDACTED, redact, scrub
+from gateway.observability.logging import REDACTED, redact, redact_text, scrub
 from tests.observability.support import ROOT
 
 KEY = "obs-test-key-5f2a9c0d1e"
@@ -51,9 +51,17 @@ class TestRedaction:
             ("GET /v1/jobs?api_key=abcd1234&x=1", f"GET /v1/jobs?api_key={REDACTED}&x=1"),
             ('{"password": "hunter22"}', f'{{"password": "{REDACTED}"}}'),
             ("job_3fa9 finished in 2 s", "job_3fa9 finished in 2 s"),
+            # F5 (issue 19): whatever the scheme, an Authorization header's credential goes
+            ("Authorization: Api-Key ak-123456", f"Authorization: {REDACTED}"),
+            ("{'authorization': 'Api-Key ak-123456'}", f"{{'authorization': '{REDACTED}'}}"),
+            ("Proxy-Authorization: Negotiate YIIabc=", f"Proxy-Authorization: {REDACTED}"),
+            ("Authorization: Token tk-99\r\nAccept: x", f"Authorization: {REDACTED}\r\nAccept: x"),
+            ("Authorization=sk-1 next", f"Authorization={REDACTED}"),
+            ("sent Api-Key ak-123456", f"sent Api-Key {REDACTED}"),
         ],
         ids=["bearer", "apikey-scheme", "basic", "header-line", "header-dict-repr", "query",
-             "json-field", "harmless"],
+             "json-field", "harmless", "header-any-scheme", "header-any-scheme-repr",
+             "proxy-header", "header-then-next-line", "header-no-scheme", "api-key-scheme"],
     )  # fmt: skip
     def test_credentials_inside_strings(self, value, expected):
         assert scrub(value) == expected
@@ -93,7 +101,7 @@ def _variants(word: str) -> list[str]:
 
 
 def _regexes_only(value: str) -> str:
-    return _NAMED.sub(rf"\1\2{REDACTED}", _SCHEME.sub(rf"\1\2{REDACTED}", value))
+    return redact_text(value)
 
 
 _CHUNKS = st.tuples(
@@ -166,6 +174,46 @@ def test_stdlib_logs_go_through_the_same_json_pipeline():
         assert secret not in proc.stdout
 
 
+CONSOLE_SCRIPT = textwrap.dedent(
+    """
+    import logging, structlog
+    from gateway.observability.logging import configure_logging
+    configure_logging("console", "info")
+    log = structlog.get_logger("gateway.access")
+    log.info("request", method="GET", path="/v1/\\x1b[2J\\x1b]0;pwned\\x07\\x00x")
+    log.info("request", method="GET", path="/v1/\\r\\nfake line")
+    logging.getLogger("aiohttp.server").warning("bad path /\\x1b[31mred\\x9b")
+    try:
+        raise ValueError("in /\\x1b[1mbold")
+    except ValueError:
+        log.exception("boom")
+    """
+)
+
+
+def test_console_lines_escape_control_characters():
+    """F4 (issue 19): no raw ESC, NUL, BEL, CR or C1 control reaches a terminal from a
+    path a caller wrote; a traceback keeps its line breaks."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CONSOLE_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    out = proc.stdout
+    assert proc.stderr == ""
+    for raw in ("\x1b", "\x00", "\x07", "\r", "\x9b"):
+        assert raw not in out, repr(raw)
+    assert "path='/v1/\\x1b[2J\\x1b]0;pwned\\x07\\x00x'" in out  # as repr() writes it
+    assert "/\\x1b[31mred\\x9b" in out
+    assert "\\x1b[1mbold" in out
+    lines = out.splitlines()
+    assert not any(line.startswith("fake line") for line in lines)
+    assert any(line.startswith("Traceback") for line in lines)  # the traceback's own breaks
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -198,8 +246,9 @@ def serve_config(tmp_path: Path, sim_url: str) -> Path:
     return config
 
 
-async def exercise(base: str, sim: Any) -> list[str]:
-    """Requests of every kind; returns the X-Request-ID of each answer."""
+async def exercise(base: str, sim: Any) -> tuple[list[str], str]:
+    """Requests of every kind; returns the X-Request-ID of each answer the application
+    wrote, and that of the 400 aiohttp's parser wrote."""
     ids: list[str] = []
     bearer = {"Authorization": f"Bearer {KEY}"}
     async with aiohttp.ClientSession(base) as s:
@@ -229,10 +278,11 @@ async def exercise(base: str, sim: Any) -> list[str]:
     reader, writer = await asyncio.open_connection(*base.removeprefix("http://").split(":"))
     writer.write(b"GET / HTTP/1.1\r\nBad Name: Bearer " + KEY.encode() + b"\r\n\r\n")
     await writer.drain()
-    await reader.read()
+    answer = (await reader.read()).decode("latin-1")
     writer.close()
     await writer.wait_closed()
-    return ids
+    parser_id = answer.split("X-Request-ID: ", 1)[1].split("\r\n", 1)[0]
+    return ids, parser_id
 
 
 async def test_serve_writes_only_json_lines_with_request_ids_and_no_credentials(tmp_path):
@@ -251,7 +301,8 @@ async def test_serve_writes_only_json_lines_with_request_ids_and_no_credentials(
         try:
             base = f"http://127.0.0.1:{port}"
             ready_ids = await wait_ready(base, proc)
-            ids = ready_ids + await exercise(base, sim_app[SIM_CONTROL])
+            exercised, parser_id = await exercise(base, sim_app[SIM_CONTROL])
+            ids = ready_ids + exercised
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)  # what Kubernetes sends
@@ -274,12 +325,15 @@ async def test_serve_writes_only_json_lines_with_request_ids_and_no_credentials(
     assert done[0]["tenant"] == "acme" and done[0]["key_id"] == "acme-svc"
     assert done[0]["provider"] == "modzy" and done[0]["upstream_ms"] > 0
     # Lines written inside a request carry its id; the rest are process-level.
-    in_request = [e for e in lines if "request_id" in e]
+    # The unparseable request's line carries the id its 400 answer carried.
+    unparsed = [e for e in lines if e["event"] == "bad_http_request"]
+    assert [e["request_id"] for e in unparsed] == [parser_id]
+    in_request = [e for e in lines if "request_id" in e and e not in unparsed]
     assert {e["request_id"] for e in in_request} == set(ids)
     outside = [e for e in lines if "request_id" not in e]
-    # Start-up, an unparseable request, and the job engine's work, which no request does
-    # (its lines carry the job id instead).
-    allowed = {"serving", "bad_http_request", "aiohttp.server", "engine_job_finished"}
+    # Start-up and the drain, aiohttp's own lines, and the job engine's work, which no
+    # request does (its lines carry the job id instead).
+    allowed = {"serving", "draining", "aiohttp.server", "engine_job_finished"}
     assert all("job_id" in e for e in outside if e["event"].startswith("engine_"))
     assert {e.get("logger") or e["event"] for e in outside} <= allowed, outside
     assert any(e["event"] == "provider_error" for e in in_request)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
 
 from gateway.auth.failed_auth import FailedAuthLimiter
 from gateway.auth.settings import ApiKeySettings, AuthSettings, FailedAuthSettings, hash_api_key
-from tests.conftest import AUTH, KEY, SECRETS, api_keys
+from gateway.http.app import create_app
+from gateway.state.settings import RedisSettings
+from tests.conftest import AUTH, KEY, OTHER_AUTH, SECRETS, api_keys, fresh_redis, make_settings
 from tests.security.support import FakeClock
 
 REVOKED_KEY = "test-key-revoked-0123456789"
@@ -67,7 +74,7 @@ class TestApiKeys:
 
 
 class TestFailedAuthLimit:
-    async def test_an_address_over_the_limit_gets_429_even_with_a_good_key(
+    async def test_an_address_over_the_limit_gets_429_even_with_a_good_key_new_to_it(
         self, make_jwt_gateway, captured_logs
     ):
         gw = await make_jwt_gateway(auth=limited(3))
@@ -84,6 +91,38 @@ class TestFailedAuthLimit:
         gw.clock.advance(retry)
         assert (await gw.client.get(LIST, headers=AUTH)).status == 200
         assert "wrong-guess-0123456789" not in json.dumps(captured_logs, default=str)
+
+    async def test_twenty_per_minute_is_not_twenty_then_one_every_three_seconds(
+        self, make_jwt_gateway
+    ):
+        """F2 (issue 19)."""
+        gw = await make_jwt_gateway(auth=limited(20))
+        wrong = {"X-API-Key": "wrong-guess-0123456789"}
+        for _ in range(20):
+            assert (await gw.client.get(LIST, headers=wrong)).status == 401
+        for _ in range(19):  # one every 3 s: none gets through within the minute
+            gw.clock.advance(3)
+            resp = await gw.client.get(LIST, headers=wrong)
+            assert resp.status == 429
+        assert resp.headers["Retry-After"] == "3"
+        gw.clock.advance(3)
+        assert (await gw.client.get(LIST, headers=wrong)).status == 401
+
+    async def test_a_key_that_worked_from_an_address_is_not_locked_out_by_its_neighbours(
+        self, make_jwt_gateway
+    ):
+        """Issue 15: twenty mistyped keys from a shared egress do not lock out the keys
+        already working from it; a key new to the address waits like a guess."""
+        gw = await make_jwt_gateway(auth=limited(3))
+        assert (await gw.client.get(LIST, headers=AUTH)).status == 200
+        for _ in range(3):
+            resp = await gw.client.get(LIST, headers={"X-API-Key": "wrong-guess-0123456789"})
+            assert resp.status == 401
+        assert (await gw.client.get(LIST, headers=AUTH)).status == 200
+        assert (await gw.client.get(LIST, headers={"X-API-Key": KEY})).status == 200
+        assert (await gw.client.get(LIST, headers=OTHER_AUTH)).status == 429
+        resp = await gw.client.get(LIST, headers={"X-API-Key": "wrong-guess-0123456789"})
+        assert resp.status == 429
 
     async def test_missing_credentials_are_not_counted(self, make_jwt_gateway):
         gw = await make_jwt_gateway(auth=limited(2))
@@ -111,6 +150,70 @@ class TestFailedAuthLimit:
         assert (await gw.client.get(LIST, headers=prepended)).status == 429
         other = {**AUTH, "X-Forwarded-For": "203.0.113.10"}
         assert (await gw.client.get(LIST, headers=other)).status == 200
+
+
+@pytest.fixture
+async def two_replicas(redis_url) -> AsyncIterator[tuple[TestClient[Any, Any], ...]]:
+    """Two gateway apps on one Redis (one key prefix), behind a trusted proxy on loopback."""
+    settings = make_settings(
+        [],
+        auth=limited(20, trusted=("127.0.0.0/8",)),
+        redis=RedisSettings(url=redis_url, prefix=f"t{uuid.uuid4().hex[:10]}"),
+    )
+    clients = [
+        TestClient(TestServer(create_app(settings, registry=CollectorRegistry()))) for _ in range(2)
+    ]
+    for client in clients:
+        await client.start_server()
+    yield tuple(clients)
+    for client in clients:
+        await client.close()
+    async with fresh_redis(redis_url) as redis:
+        keys = [k async for k in redis.scan_iter(match=f"{settings.redis.prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+
+
+def client_at(address: str, headers: dict[str, str]) -> dict[str, str]:
+    return {**headers, "X-Forwarded-For": address}
+
+
+class TestFailedAuthLimitAcrossReplicas:
+    """F2 (issue 19): one limit per address, whichever replica the guesses reach."""
+
+    async def test_the_limit_is_counted_once_over_every_replica(self, two_replicas):
+        a, b = two_replicas
+        wrong = client_at("203.0.113.5", {"X-API-Key": "wrong-guess-0123456789"})
+        good = client_at("203.0.113.5", AUTH)
+        assert (await a.get(LIST, headers=good)).status == 200  # known good from there
+        for i in range(20):
+            assert (await (a, b)[i % 2].get(LIST, headers=wrong)).status == 401
+        for replica in (a, b):
+            resp = await replica.get(LIST, headers=wrong)
+            assert resp.status == 429
+            assert 1 <= int(resp.headers["Retry-After"]) <= 60
+            # a key new to the address waits too, on either replica
+            assert (
+                await replica.get(LIST, headers=client_at("203.0.113.5", OTHER_AUTH))
+            ).status == 429
+        # the key that worked there, on the replica that never saw it (Redis knew it)
+        assert (await b.get(LIST, headers=good)).status == 200
+        # other addresses are not affected
+        assert (await b.get(LIST, headers=client_at("203.0.113.6", OTHER_AUTH))).status == 200
+
+    async def test_guesses_at_once_over_two_replicas_get_exactly_the_limit_checked(
+        self, two_replicas
+    ):
+        a, b = two_replicas
+        wrong = client_at("203.0.113.7", {"X-API-Key": "wrong-guess-0123456789"})
+
+        async def guess(i: int) -> int:
+            resp = await (a, b)[i % 2].get(LIST, headers=wrong)
+            await resp.read()
+            return resp.status
+
+        statuses = await asyncio.gather(*(guess(i) for i in range(30)))
+        assert sorted(statuses) == [401] * 20 + [429] * 10
 
 
 class TestLimiter:
@@ -145,26 +248,84 @@ class TestLimiter:
         )
         assert limiter.client_address(peer, forwarded) == expected
 
-    def test_limit_per_window_then_one_per_interval(self):
+    async def test_at_most_the_limit_in_any_window_then_the_oldest_frees_a_place(self):
+        """F2 (issue 19): 20 per minute is 20 in any 60 s, not 20 and then one every 3 s."""
         clock = FakeClock()
         limiter = FailedAuthLimiter(limited(20), clock)
         for _ in range(20):
-            assert limiter.retry_after("a") is None
-            limiter.record_failure("a")
-        assert limiter.retry_after("a") == 1
-        assert limiter.retry_after("b") is None
-        clock.advance(1)
-        assert limiter.retry_after("a") is None
-        limiter.record_failure("a")
-        assert limiter.retry_after("a") == 3  # one failure now costs 60/20 seconds
+            await failing(limiter, "a")
+        refused = await limiter.admit("a", "guess")
+        assert refused.retry_after == 60
+        assert (await limiter.admit("b", "guess")).retry_after is None
         clock.advance(3)
-        assert limiter.retry_after("a") is None
+        assert (await limiter.admit("a", "guess")).retry_after == 57
+        clock.advance(56.5)
+        assert (await limiter.admit("a", "guess")).retry_after == 1
+        clock.advance(0.5)
+        for _ in range(20):
+            await failing(limiter, "a")
+        assert (await limiter.admit("a", "guess")).retry_after == 60
 
-    def test_memory_is_bounded(self):
+    async def test_a_steady_guesser_gets_the_limit_per_window_and_no_more(self):
+        clock = FakeClock()
+        limiter = FailedAuthLimiter(limited(20), clock)
+        admitted = []
+        for second in range(180):  # one guess a second for three minutes
+            attempt = await limiter.admit("a", f"guess-{second}")
+            if attempt.retry_after is None:
+                await limiter.failed(attempt)
+                admitted.append(second)
+            clock.advance(1)
+        assert len(admitted) == 60
+        assert max(sum(s <= t < s + 60 for t in admitted) for s in range(180)) == 20
+
+    async def test_a_credential_that_verified_from_an_address_is_never_refused_there(self):
+        clock = FakeClock()
+        limiter = FailedAuthLimiter(limited(3), clock)
+        good = await limiter.admit("a", "good-key")
+        await limiter.succeeded(good)
+        for _ in range(3):
+            await failing(limiter, "a")
+        assert (await limiter.admit("a", "good-key")).retry_after is None
+        assert (await limiter.admit("a", "other-good-key")).retry_after is not None
+        assert (await limiter.admit("b", "good-key")).retry_after is None  # charged there
+        # a known credential that stops verifying (an expired token) is forgotten
+        await limiter.failed(await limiter.admit("a", "good-key"))
+        assert (await limiter.admit("a", "good-key")).retry_after is not None
+
+    async def test_a_charge_is_given_back_when_checking_fails_for_another_reason(self):
+        limiter = FailedAuthLimiter(limited(1), FakeClock())
+        await limiter.abandoned(await limiter.admit("a", "k"))
+        assert (await limiter.admit("a", "k")).retry_after is None
+
+    async def test_without_redis_answering_each_replica_takes_its_share(self):
+        class Unreachable:
+            async def charge(self, address, digest, token):
+                return None
+
+            async def settle(self, address, token, good):
+                return False
+
+            async def fail(self, address, digest, token):
+                return False
+
+        limiter = FailedAuthLimiter(limited(20), FakeClock(), shared=Unreachable(), replicas=3)
+        for _ in range(6):
+            await failing(limiter, "a")
+        assert (await limiter.admit("a", "guess")).retry_after is not None
+
+    async def test_memory_is_bounded(self):
         clock = FakeClock()
         settings = AuthSettings(failed_auth=FailedAuthSettings(limit=1, max_tracked=100))
         limiter = FailedAuthLimiter(settings, clock)
         for i in range(1000):
-            limiter.record_failure(f"addr-{i}")
+            await failing(limiter, f"addr-{i}")
         assert limiter.tracked <= 100
-        assert limiter.retry_after("addr-999") is not None
+        assert (await limiter.admit("addr-999", "guess")).retry_after is not None
+
+
+async def failing(limiter: FailedAuthLimiter, address: str) -> None:
+    """One wrong credential from ``address``, admitted and failed."""
+    attempt = await limiter.admit(address, "wrong-guess")
+    assert attempt.retry_after is None
+    await limiter.failed(attempt)

@@ -102,6 +102,35 @@ class TestHeaderLimits:
         assert SECRETS[0] not in logged and "aaaa" not in logged
         assert any(e.get("event") == "bad_http_request" for e in captured_logs)
 
+    async def test_parser_answers_carry_nosniff_and_a_request_id(
+        self, aiohttp_client, captured_logs
+    ):
+        """F3 (issue 19): a 400 written by aiohttp's parser has the headers every answer has."""
+        client = await aiohttp_client(create_app(make_settings([]), registry=CollectorRegistry()))
+        port = client.port
+        assert port is not None
+        ids = set()
+        for data in (
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            b"GET /\x1b HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nX-Request-ID: mine-1\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n",
+        ):
+            answer = await raw_request(port, data)
+            assert status_of(answer) == 400, answer[:200]
+            head, body = answer.decode("latin-1").split("\r\n\r\n", 1)
+            headers = dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            request_id = headers["X-Request-ID"]
+            assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id  # never the caller's
+            assert json.loads(body)["request_id"] == request_id
+            ids.add(request_id)
+        assert len(ids) == 4
+        logged = [
+            e.get("request_id") for e in captured_logs if e.get("event") == "bad_http_request"
+        ]
+        assert set(logged) == ids
+
 
 class TestSlowClients:
     async def test_healthz_stays_fast_while_200_clients_dribble_headers(self, aiohttp_client):
@@ -201,6 +230,17 @@ class TestWhatAnswersGiveAway:
             resp = await h.client.request(method, "/v1/jobs", headers=AUTH)
             assert resp.status == 405, method
             assert (await resp.json(content_type=None))["code"] == "method_not_allowed"
+        # F6 (issue 19): CONNECT too, whatever its target (aiohttp reads it as a host, no path)
+        port = h.client.port
+        assert port is not None
+        for target in (b"example.com:443", b"/v1/jobs", b"127.0.0.1:6379"):
+            answer = await raw_request(
+                port, b"CONNECT %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target
+            )
+            head, body = answer.decode("latin-1").split("\r\n\r\n", 1)
+            assert status_of(answer) == 405, (target, answer[:200])
+            assert "application/problem+json" in head and "\r\nAllow: " in head
+            assert json.loads(body)["code"] == "method_not_allowed"
         preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
         for method, path in (("OPTIONS", "/v1/jobs"), ("GET", "/healthz"), ("GET", "/v1/jobs")):
             resp = await h.client.request(method, path, headers={**AUTH, **preflight})

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.auth.settings import AuthSettings
-from tests.conftest import AUTH, OTHER_AUTH
+from tests.conftest import AUTH, KEY, OTHER_AUTH
 from tests.security.support import (
     HS_SECRET,
     ISSUER,
@@ -218,6 +218,22 @@ class TestAccepted:
         gw = await make_jwt_gateway()
         resp = await gw.client.get(LIST, headers={"X-API-Key": mint(kid="hs")})
         assert resp.status == 401
+
+    async def test_jwt_in_x_api_key_beside_an_empty_authorization_is_not_accepted(
+        self, make_jwt_gateway
+    ):
+        """F1 (issue 19): an empty Authorization header does not make X-API-Key a bearer."""
+        gw = await make_jwt_gateway()
+        token = mint(kid="hs")
+        for empty in ("", " "):
+            resp = await gw.client.get(LIST, headers={"Authorization": empty, "X-API-Key": token})
+            assert resp.status == 401, repr(empty)
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+            assert (await resp.json(content_type=None))["code"] == "unauthenticated"
+        # an API key in X-API-Key still works beside an empty Authorization
+        resp = await gw.client.get(LIST, headers={"Authorization": "", "X-API-Key": KEY})
+        assert resp.status == 200
+        assert (await gw.client.get(LIST, headers=bearer(token))).status == 200
 
 
 SUBMIT = {"model": "sentiment", "inputs": [{"name": "a", "text": "Great"}]}

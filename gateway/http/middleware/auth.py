@@ -3,9 +3,11 @@
 Scopes are checked by the job service, per operation; here we only establish who
 is calling, so an unauthenticated request costs no handler work.
 
-Failed attempts are counted per client address (``gateway.auth.failed_auth``): an address
-over its limit gets 429 before its credential is even looked at. A request with no
-credential at all is not a guess and is not counted.
+Failed attempts are limited per client address (``gateway.auth.failed_auth``): a
+credential is charged as a failure before it is checked and the charge given back if it
+verifies, and an address over its limit gets 429 before its credential is even looked at
+(unless that credential already verified from the address: it is known good). A request
+with no credential at all is not a guess and is not counted.
 """
 
 from __future__ import annotations
@@ -27,20 +29,26 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/v1/"):
         return await handler(request)
+    credential = credential_from(request.headers)
+    if credential is None:
+        raise Unauthenticated()
     limiter = request.app[AUTH_LIMITER]
     address = limiter.client_address(request.remote, request.headers.getall("X-Forwarded-For", []))
-    wait = limiter.retry_after(address)
-    if wait is not None:
+    attempt = await limiter.admit(address, credential.value)
+    if attempt.retry_after is not None:
         raise RateLimited(
             "Too many failed authentication attempts; try again later.",
-            headers={"Retry-After": str(wait)},
+            headers={"Retry-After": str(attempt.retry_after)},
         )
     try:
         principal = await request.app[AUTHENTICATOR].authenticate(request.headers)
     except Unauthenticated:
-        if credential_from(request.headers) is not None:
-            limiter.record_failure(address)
+        await limiter.failed(attempt)
         raise
+    except Exception:
+        await limiter.abandoned(attempt)
+        raise
+    await limiter.succeeded(attempt)
     request[PRINCIPAL] = principal
     facts = FACTS.get()
     if facts is not None:

@@ -93,6 +93,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 404 and request.method == "CONNECT":
+            # CONNECT names a host, not a path (RFC 9110 §9.3.6), so no route ever matches
+            # it: what is not supported is the method. No resource here allows any method
+            # for that target, hence an empty Allow.
+            exc = web.HTTPMethodNotAllowed(request.method, allowed_methods=())
         code, title = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
         headers = {}
         if exc.status == 405 and "Allow" in exc.headers:

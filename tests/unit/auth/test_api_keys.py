@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth.principals import ApiKeyAuthenticator
+from gateway.auth.principals import ApiKeyAuthenticator, Presented, credential_from
 from gateway.auth.settings import ApiKeySettings, hash_api_key
 from gateway.errors import Forbidden, Unauthenticated
 
@@ -48,3 +48,21 @@ class TestApiKeys:
         p.require("jobs:read")
         with pytest.raises(Forbidden):
             p.require("jobs:write")
+
+
+class TestWhereTheCredentialComesFrom:
+    @pytest.mark.parametrize(
+        ("headers", "expected"),
+        [
+            ({"Authorization": "Bearer k1"}, Presented("k1", bearer=True)),
+            ({"Authorization": "Bearer k1", "X-API-Key": "k2"}, Presented("k1", bearer=True)),
+            ({"X-API-Key": "k2"}, Presented("k2", bearer=False)),
+            ({"Authorization": "", "X-API-Key": "k2"}, Presented("k2", bearer=False)),
+            ({"Authorization": "Basic Z29vZA==", "X-API-Key": "k2"}, None),
+            ({"Authorization": ""}, None),
+        ],
+        ids=["bearer", "bearer-wins", "x-api-key", "empty-authorization", "other-scheme", "empty"],
+    )
+    def test_only_authorization_bearer_is_a_bearer(self, headers, expected):
+        """F1 (issue 19): X-API-Key is an API key only, beside an empty Authorization too."""
+        assert credential_from(headers) == expected

@@ -33,3 +33,12 @@ def test_job_records_are_spread_over_the_cluster():
     """Untagged: a big tenant's records do not pile up on one node."""
     slots = {slot(KEYS.job(f"job_{i:04d}")) for i in range(200)}
     assert len(slots) > 150
+
+
+def test_an_addresss_failures_and_known_credentials_share_a_slot_and_hide_the_address():
+    for address in ("198.51.100.7", "2001:db8::1", "unknown"):
+        failures, known = KEYS.auth_failures(address), KEYS.auth_known(address)
+        assert slot(failures) == slot(known)
+        assert address not in failures and address not in known
+    spread = {slot(KEYS.auth_failures(f"198.51.100.{i}")) for i in range(200)}
+    assert len(spread) > 150
