@@ -85,7 +85,8 @@ class EngineOptions:
             poll_seconds=float(env("BENCH_ENGINE_POLL_SECONDS", "30")),
             window=float(env("BENCH_ENGINE_WINDOW", "60")),
             readers=tuple(int(n) for n in env("BENCH_ENGINE_READERS", "1,10,100,300").split(",")),
-            reader_seconds=float(env("BENCH_ENGINE_READER_SECONDS", "10")),
+            # One whole poll interval: every job is checked once in it, whatever its phase.
+            reader_seconds=float(env("BENCH_ENGINE_READER_SECONDS", "30")),
             webhooks=int(env("BENCH_ENGINE_WEBHOOKS", "300")),
             submit_concurrency=int(env("BENCH_ENGINE_SUBMIT_CONCURRENCY", "24")),
         )
@@ -421,7 +422,9 @@ def e2_readers(
     started: float,
 ) -> None:
     """Readers on a few hundred tracked jobs: the provider calls those jobs cost."""
-    chosen = jobs[:300]
+    # Spread over the submission, so their checks are spread over the interval (the
+    # first 300 submitted would all be checked in the same second).
+    chosen = jobs[:: max(1, len(jobs) // 300)][:300]
     upstream = {f"{STATUS_PATH}{u}" for _, u in chosen}
     urls = [r.url for r in replicas]
     expected = 60.0 / e.poll_seconds
@@ -531,6 +534,7 @@ def e4_read_from_state(ctx: Context, config: dict[str, Any], bare: Server) -> No
     job = ctx.stack.submit(gw.url, ctx.data["model"])
     time.sleep(2.0)  # the engine's first check has made the job's state fresh
     ctx.stack.clear_sim_log(ctx.sim.url)
+    checks_before = _engine_checks(gw.url)
     mine = ctx.measure(
         "E4 gateway",
         f"{gw.url}/v1/jobs/{job['id']}",
@@ -543,6 +547,8 @@ def e4_read_from_state(ctx: Context, config: dict[str, Any], bare: Server) -> No
         for r in sim_requests(ctx.sim.url, "modzy")
         if r["path"] == f"{STATUS_PATH}{job['upstream']['id']}"
     )
+    # The engine's own checks (1, 2, 4 s ... apart) are not reads reaching the provider.
+    by_reads = asked - (_engine_checks(gw.url) - checks_before)
     base = ctx.measure(
         "E4 pass-through",
         f"{bare.url}/modzy/api/jobs/{job['upstream']['id']}",
@@ -556,6 +562,7 @@ def e4_read_from_state(ctx: Context, config: dict[str, Any], bare: Server) -> No
         "gateway": mine.as_dict(),
         "pass_through": base.as_dict(),
         "provider_calls": asked,
+        "provider_calls_by_reads": by_reads,
     }
     ctx.row(
         "E4",
@@ -578,17 +585,26 @@ def e4_read_from_state(ctx: Context, config: dict[str, Any], bare: Server) -> No
     )
     ctx.row(
         "E4",
-        "provider calls during the gateway's run",
-        str(asked),
-        f"{mine.wrk.requests} reads",
+        "provider calls made by reads (not the engine's checks)",
+        str(by_reads),
+        f"{mine.wrk.requests} reads, {asked} calls in all",
         None,
-        "≤ 1 per 30 s",
-        asked <= 1 + ctx.opts.seconds / 30,
+        "0",
+        by_reads <= 0,
     )
     ctx.stack.ps.stop(gw.proc)
 
 
 # -- the run --------------------------------------------------------------------------------
+
+
+def _engine_checks(url: str) -> float:
+    """The engine checks this gateway made so far (``gateway_engine_polls_total``)."""
+    total = 0.0
+    for line in metrics(url).splitlines():
+        if line.startswith("gateway_engine_polls_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def _delete_engine_keys(url: str, prefix: str) -> None:
