@@ -240,7 +240,7 @@ def create_app(
     app.on_shutdown.append(_drain)
 
     async def _close_redis(app: web.Application) -> None:
-        await close_redis(app, backends.redis)
+        await close_redis(backends)
 
     app.on_cleanup.append(_close_redis)
     return app

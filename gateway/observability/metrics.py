@@ -250,6 +250,13 @@ class Metrics:
             ["component"],
             registry=r,
         )
+        self.redis_unavailable = Gauge(
+            "gateway_redis_unavailable",
+            "1 from a command that found this process's Redis hung or gone until a background "
+            "PING answers again; meanwhile every Redis call fails at once "
+            "(gateway.state.redis_gate). Always 0 without Redis and in cluster mode.",
+            registry=r,
+        )
         # From a loopback round trip up to past the socket timeout (0.5 s by default).
         redis_buckets = (
             0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -407,6 +414,9 @@ class Metrics:
 
     def redis_error(self, component: str) -> None:
         self.redis_errors.labels(component).inc()
+
+    def redis_available(self, up: bool) -> None:
+        self.redis_unavailable.set(0 if up else 1)
 
     # Tenants (the request middleware); configured from settings.metrics by create_app
     def configure_tenants(self, settings: MetricsSettings) -> None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -42,6 +41,7 @@ from gateway.state.idempotency import (
 from gateway.state.keyspace import Keyspace
 from gateway.state.redis_batch import Batcher, batcher_for
 from gateway.state.redis_cluster import BoundedRedisCluster
+from gateway.state.redis_gate import GatedRedis, RedisGate
 from gateway.state.redis_observed import (
     COMPONENTS,
     ObservedFreshness,
@@ -67,6 +67,8 @@ class Backends:
     keys: Keyspace
     #: Shares the trips of per-request commands (``gateway.state.redis_batch``).
     batcher: Batcher | None = None
+    #: Fails Redis calls at once while Redis is hung or gone (``gateway.state.redis_gate``).
+    gate: RedisGate | None = None
 
 
 def _retry() -> Retry:
@@ -77,8 +79,9 @@ def _retry() -> Retry:
     return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
-def redis_client(settings: Settings) -> aioredis.Redis:
-    """The process's one Redis client (and pool) for ``redis.url``.
+def redis_client(settings: Settings, gate: RedisGate | None = None) -> aioredis.Redis:
+    """The process's one Redis client (and pool) for ``redis.url``, behind ``gate``
+    (a new one if not given; a Cluster client is never gated).
 
     Raises:
         ConfigError: naming ``redis.url`` if redis-py refuses it (settings check the
@@ -86,6 +89,7 @@ def redis_client(settings: Settings) -> aioredis.Redis:
     """
     r = settings.redis
     assert r.url is not None
+    gate = gate or RedisGate()
     options: dict[str, Any] = {
         "socket_timeout": r.socket_timeout,
         "socket_connect_timeout": r.connect_timeout,
@@ -94,7 +98,7 @@ def redis_client(settings: Settings) -> aioredis.Redis:
     }
     try:
         if r.url.lower().startswith(SENTINEL_SCHEME + "://"):
-            return _sentinel_master(parse_sentinel_url(r.url), options)
+            return _sentinel_master(parse_sentinel_url(r.url), options).attach(gate)
         if r.mode == "cluster":
             # redis-py's RedisCluster, made to wait for a connection and to spend one
             # socket timeout on a hung node, as the standalone client does.
@@ -105,12 +109,12 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         # connections", which under a burst would look like an outage and send every
         # limit decision to its fallback.
         pool = aioredis.BlockingConnectionPool.from_url(r.url, timeout=r.socket_timeout, **options)
-        return aioredis.Redis(connection_pool=pool)
+        return GatedRedis(connection_pool=pool).attach(gate)
     except (ValueError, TypeError, RedisClusterException) as exc:
         raise ConfigError([("redis.url", str(exc))]) from None
 
 
-def _sentinel_master(url: SentinelUrl, options: dict[str, Any]) -> aioredis.Redis:
+def _sentinel_master(url: SentinelUrl, options: dict[str, Any]) -> GatedRedis:
     """A client of whichever server the sentinels name master; it follows failovers.
 
     The sentinels get the timeouts only (redis-py's default); the master gets the
@@ -120,8 +124,9 @@ def _sentinel_master(url: SentinelUrl, options: dict[str, Any]) -> aioredis.Redi
         list(url.sentinels),
         sentinel_kwargs={k: v for k, v in options.items() if k.startswith("socket_")},
     )
-    master: aioredis.Redis = sentinel.master_for(
+    master: GatedRedis = sentinel.master_for(
         url.service_name,
+        redis_class=GatedRedis,
         db=url.db,
         username=url.username,
         password=url.password,
@@ -144,8 +149,10 @@ def build_backends(
 
     errors = CacheErrors(on_error=cache_error)
     retention = settings.job_retention_seconds
+    gate = None
     if client is None and settings.redis.url is not None:
-        client = redis_client(settings)
+        gate = RedisGate(on_change=metrics.redis_available)
+        client = redis_client(settings, gate)
     if client is None:
         return Backends(
             store=MemoryJobStore(retention_seconds=retention, now=clock.now),
@@ -188,10 +195,14 @@ def build_backends(
         errors=errors,
         keys=keys,
         batcher=batcher,
+        gate=gate,
     )
 
 
-async def close_redis(app: web.Application, client: aioredis.Redis | None) -> None:
+async def close_redis(backends: Backends) -> None:
+    if backends.gate is not None:
+        await backends.gate.close()
+    client = backends.redis
     if client is None:
         return
     await client.aclose()
