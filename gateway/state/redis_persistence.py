@@ -145,6 +145,9 @@ async def check_persistence(client: aioredis.Redis) -> Persistence:
     try:
         primaries = getattr(client, "get_primaries", None)
         if primaries is not None:
+            if not primaries():
+                # A Cluster client learns its nodes on its first command: ask now.
+                await client.initialize()
             return await _cluster(client, primaries())
         scope: Scope = "sentinel master" if _is_sentinel(client) else "server"
         mode, detail = await server_persistence(client.execute_command)

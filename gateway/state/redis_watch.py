@@ -36,6 +36,8 @@ async def run_ids(client: aioredis.Redis) -> frozenset[str]:
     if primaries is None:
         info = await client.execute_command("INFO", "server")  # type: ignore[no-untyped-call]  # untyped in redis-py
         return frozenset({_text(info["run_id"])})
+    if not primaries():
+        await client.initialize()
     ids = set()
     for node in primaries():
         info = await client.execute_command("INFO", "server", target_nodes=node)  # type: ignore[no-untyped-call]  # untyped in redis-py
