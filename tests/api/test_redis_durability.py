@@ -221,4 +221,3 @@ class TestLostRecordsAreWrittenBack:
         assert await status_on(h.client, job_id) == 200
         with plain_redis.client() as c:
             assert c.get(f"{prefix}:job:{job_id}") is not None
-
