@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.client import Api, Answer, job_body
+from tests.e2e.client import Answer, Api, job_body
 from tests.e2e.replicas import REPLICAS, Cluster, RedisServer, Simulators
 
 pytestmark = pytest.mark.redis
