@@ -253,3 +253,5 @@ class Problem(_Response):
 class Health(_Response):
     status: Literal["ok", "unavailable", "draining"]
     components: dict[str, str] = Field(default_factory=dict)
+    #: With Redis: ``{"redis": {"persistence", "durable", "detail", "checked", "servers"}}``.
+    details: dict[str, dict[str, Any]] = Field(default_factory=dict)

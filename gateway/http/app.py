@@ -33,6 +33,7 @@ from gateway.http.keys import (
     LIFECYCLE,
     LIVE,
     METRICS,
+    REDIS_WATCH,
     SETTINGS,
     STORE,
     UPSTREAMS,
@@ -64,6 +65,7 @@ from gateway.state.cache import ResultCache
 from gateway.state.events import JobEvents, MemoryEvents
 from gateway.state.redis_events import RedisEvents
 from gateway.state.redis_tracking import RedisTracking
+from gateway.state.redis_watch import RedisWatch
 from gateway.state.store import JobStore
 from gateway.state.streaq_queue import StreaqQueue, build_worker
 from gateway.state.task_queue import MemoryTaskQueue, TaskQueue
@@ -207,6 +209,9 @@ def create_app(
         observer=metrics,
         limits=job_limits,
         events=events,
+        # Records Redis lost are written back from this process's memory (not with a
+        # store a test injected: there is nothing below it to write back to).
+        recall=backends.recall if store is backends.store else None,
     )
     app[LIVE] = LiveJobs(
         app[JOBS],
@@ -234,6 +239,12 @@ def create_app(
     if settings.engine.enabled:
         engine = _engine(settings, backends, app[JOBS], metrics)
         app.cleanup_ctx.append(_engine_ctx(engine))
+        if backends.recall is not None:
+            # A lost record's tracking entry was lost with it: the engine takes it again.
+            backends.recall.on_restored.append(engine.track)
+    if backends.watch is not None:
+        app[REDIS_WATCH] = backends.watch
+        app.cleanup_ctx.append(_redis_watch_ctx(backends.watch))
     app.cleanup_ctx.append(loop_lag_ctx)
     app.on_response_prepare.append(_server_header)
     harden_framework_answers()
@@ -325,6 +336,18 @@ def _engine_ctx(engine: JobEngine) -> Callable[[web.Application], AsyncIterator[
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with engine.running():
             yield
+
+    return ctx
+
+
+def _redis_watch_ctx(watch: RedisWatch) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        # Says once whether Redis is durable (bounded: never holds start-up for long).
+        await watch.start()
+        try:
+            yield
+        finally:
+            await watch.close()
 
     return ctx
 

@@ -16,6 +16,7 @@ from gateway.jobs.live import LiveJobs
 from gateway.jobs.service import JobService
 from gateway.limits.ratelimit import CallerLimiter
 from gateway.observability.metrics import Metrics
+from gateway.state.redis_watch import RedisWatch
 from gateway.state.store import JobStore
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,5 +32,7 @@ JOBS = web.AppKey("jobs", JobService)
 LIVE = web.AppKey("live", LiveJobs)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 CALLER_LIMITER = web.AppKey("caller_limiter", CallerLimiter)
+#: Set only with Redis: its persistence (for /readyz) and its restarts.
+REDIS_WATCH = web.AppKey("redis_watch", RedisWatch)
 
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -11,7 +11,8 @@ Rules it keeps:
   reads share one provider call (``Coalescer``), on one replica, and across replicas
   while the status cache is on (with it off, no replica's answer may be reused);
 * finished records and results are also kept in this process, so they stay readable
-  while the shared store is down;
+  while the shared store is down, and records Redis lost are written back from what
+  this process knows (``recall``, ``gateway.state.recall``);
 * a submit takes its credential's unfinished-job slot and its tenant's daily job
   before the provider is asked, and gives them back if it fails; the slot comes back
   when the job is seen finished (``gateway.limits.job_limits``);
@@ -86,6 +87,14 @@ class Tracker(Protocol):
     async def track(self, record: JobRecord) -> None: ...
 
 
+class Recall(Protocol):
+    """Writes back records Redis lost (``gateway.state.recall.RecallingJobStore``)."""
+
+    def hold(self, record: JobRecord) -> None: ...
+
+    async def confirm(self, record: JobRecord) -> None: ...
+
+
 class WebhookCheck(Protocol):
     """Accepts or refuses a submit's ``webhook_url`` (``gateway.jobs.webhooks.Webhooks``)."""
 
@@ -122,6 +131,7 @@ class JobService:
         tracker: Tracker | None = None,
         events: JobEvents | None = None,
         webhooks: WebhookCheck | None = None,
+        recall: Recall | None = None,
     ) -> None:
         """Args beyond the obvious:
         cache: the shared result cache (Redis, or memory for one process).
@@ -129,6 +139,8 @@ class JobService:
         freshness: whether a stored status is recent enough to reuse.
         tracker: the job engine, if on: it keeps every submitted job's status fresh.
         events: where changes of a job are published and waited for.
+        recall: the store's writer-back: finished records this process holds are written
+            back through it when Redis lost them, also when a read is answered from here.
         """
         self._store = store
         self._adapters = adapters
@@ -161,6 +173,7 @@ class JobService:
         # Finished records never change: keep them, so reads need neither store nor provider.
         self._finished: OrderedDict[tuple[str, str], JobRecord] = OrderedDict()
         self._max_local = max_local_records
+        self._recall = recall
 
     # -- submit ---------------------------------------------------------------------------
 
@@ -507,6 +520,10 @@ class JobService:
     async def _find(self, principal: Principal, job_id: str) -> JobRecord:
         key = (principal.tenant, job_id)
         record = self._finished.get(key)
+        if record is not None and self._recall is not None:
+            # No Redis round trip unless Redis lost state since it last had the record;
+            # then the write-back makes the job readable on every replica again.
+            await self._recall.confirm(record)
         if record is None:
             record = await self._store.get(principal.tenant, job_id)
             if record is None:
@@ -523,6 +540,8 @@ class JobService:
         key = (record.tenant, record.id)
         self._finished[key] = record
         self._finished.move_to_end(key)
+        if self._recall is not None:
+            self._recall.hold(record)
         while len(self._finished) > self._max_local:
             self._finished.popitem(last=False)
 

@@ -39,6 +39,7 @@ from gateway.state.idempotency import (
     RedisIdempotencyStore,
 )
 from gateway.state.keyspace import Keyspace
+from gateway.state.recall import RecallingJobStore
 from gateway.state.redis_batch import Batcher, batcher_for
 from gateway.state.redis_cluster import BoundedRedisCluster
 from gateway.state.redis_gate import GatedRedis, RedisGate
@@ -51,6 +52,7 @@ from gateway.state.redis_observed import (
 )
 from gateway.state.redis_store import RedisJobStore
 from gateway.state.redis_url import SENTINEL_SCHEME, SentinelUrl, parse_sentinel_url
+from gateway.state.redis_watch import RedisWatch
 from gateway.state.store import JobStore, MemoryJobStore
 
 
@@ -69,6 +71,10 @@ class Backends:
     batcher: Batcher | None = None
     #: Fails Redis calls at once while Redis is hung or gone (``gateway.state.redis_gate``).
     gate: RedisGate | None = None
+    #: The job store again (``store`` is it), as the writer-back of records Redis lost.
+    recall: RecallingJobStore | None = None
+    #: Redis's persistence (said once, shown in /readyz) and restarts (started by the app).
+    watch: RedisWatch | None = None
 
 
 def _retry() -> Retry:
@@ -170,13 +176,17 @@ def build_backends(
     metrics.track_redis(COMPONENTS)
     # Per-request commands (limit decisions, record reads, a submit's steps) share trips.
     batcher = batcher_for(client)
+    records = RedisJobStore(
+        client, keys, retention_seconds=retention, now=clock.now, batcher=batcher
+    )
+    # The records this process wrote are written back if Redis loses them (a restart of
+    # a Redis without an append-only file): the watch says when it restarted.
+    recall = RecallingJobStore(ObservedJobStore(records, metrics), records)
+    watch = RedisWatch(
+        client, interval=settings.redis.restart_check_seconds, on_restart=recall.lost
+    )
     return Backends(
-        store=ObservedJobStore(
-            RedisJobStore(
-                client, keys, retention_seconds=retention, now=clock.now, batcher=batcher
-            ),
-            metrics,
-        ),
+        store=recall,
         cache=ObservedResultCache(
             RedisResultCache(
                 client, keys, retention_seconds=retention, errors=errors, batcher=batcher
@@ -196,6 +206,8 @@ def build_backends(
         keys=keys,
         batcher=batcher,
         gate=gate,
+        recall=recall,
+        watch=watch,
     )
 
 

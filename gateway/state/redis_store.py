@@ -10,7 +10,7 @@ met. Any Redis failure is a ``StoreUnavailable`` (503) for the caller.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import cast
 
@@ -86,6 +86,36 @@ class RedisJobStore:
             pipe.zremrangebyrank(index, 0, -(self._index_max + 1))
             pipe.expire(index, self._retention)
             await pipe.execute()
+
+    async def restore(self, records: Sequence[JobRecord]) -> list[bool | None]:
+        """Write back records Redis lost, each only where its key is absent (SET NX).
+
+        A record that exists (another replica wrote it back first, or moved the job on)
+        is never replaced. Each keeps what is left of its retention, counted from its
+        creation as ``create`` counts it; one past it is not written (None). Returns,
+        per record, whether it was written.
+        """
+        now = self._now()
+        out: list[bool | None] = [None] * len(records)
+        written: list[int] = []
+        with store_errors():
+            pipe = self._r.pipeline(transaction=False)
+            for i, record in enumerate(records):
+                left = self._retention - int((now - record.created_at).total_seconds())
+                if left <= 0:
+                    continue
+                index = self._keys.tenant_index(record.tenant)
+                pipe.set(self._keys.job(record.id), record_to_json(record), ex=left, nx=True)
+                # The listing finds it again; NX keeps the score of an entry that survived.
+                pipe.zadd(index, {record.id: _score(record.created_at)}, nx=True)
+                pipe.expire(index, self._retention)
+                written.append(i)
+            if not written:
+                return out
+            answers = await pipe.execute()
+        for n, i in enumerate(written):
+            out[i] = bool(answers[3 * n])
+        return out
 
     async def get(self, tenant: str, job_id: str) -> JobRecord | None:
         key = self._keys.job(job_id)

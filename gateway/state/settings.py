@@ -32,6 +32,9 @@ class RedisSettings(BaseModel):
     max_connections: int = Field(default=100, ge=1, le=10_000)
     #: How long a replica leading a shared provider read holds its lease.
     lease_seconds: float = Field(default=2.0, gt=0, le=60)
+    #: How often each replica looks whether Redis restarted (its run_id changed), to
+    #: write back the job records it knows that Redis lost (``gateway.state.recall``).
+    restart_check_seconds: float = Field(default=5.0, gt=0, le=300)
 
     @field_validator("url")
     @classmethod

@@ -148,6 +148,10 @@ class TestRedisCluster:
         a, b = c.a, c.b
         ready = await a.get("/readyz")
         assert ready.status == 200, await ready.text()
+        # Every master is asked what it keeps (these keep nothing on disk).
+        persistence = (await ready.json())["details"]["redis"]
+        assert persistence["checked"] == "cluster masters" and persistence["servers"] == 3
+        assert persistence["persistence"] == "none", persistence
 
         # Submit on one replica, read on the other: the record and the tenant's index.
         ids = []

@@ -86,6 +86,10 @@ class TestSentinel:
 
         ready = await h.client.get("/readyz")
         assert ready.status == 200, await ready.text()
+        # What the master keeps is checked and said (this test master keeps nothing).
+        persistence = (await ready.json())["details"]["redis"]
+        assert persistence["checked"] == "sentinel master"
+        assert persistence["persistence"] in ("none", "snapshots"), persistence
         job = await (await submit(h)).json()
         assert (await wait_done(h, job["id"]))["status"] == "succeeded"
         listed = await (await h.client.get("/v1/jobs", headers=AUTH)).json()

@@ -135,7 +135,7 @@ def gateway_deployment(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def pod_specs(docs: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every pod spec the chart renders: workloads' templates and bare pods (helm test)."""
     for d in docs:
-        if d["kind"] == "Deployment":
-            yield f"Deployment/{d['metadata']['name']}", d["spec"]["template"]["spec"]
+        if d["kind"] in ("Deployment", "StatefulSet"):
+            yield f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"]
         elif d["kind"] == "Pod":
             yield f"Pod/{d['metadata']['name']}", d["spec"]

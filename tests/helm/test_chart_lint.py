@@ -60,6 +60,8 @@ def test_scenarios_cover_what_the_issue_asks():
         (("metrics.port=0",), (), "metrics.port"),
         ((), ("metrics.port=9102",), "metrics.port"),
         (("replicas=3",), (), "replicas"),  # a typo of replicaCount
+        ((), ("redis.internal.persistence.appendfsync=no",), "appendfsync"),
+        ((), ("redis.internal.persistence.size=lots",), "size"),
     ],
 )
 def test_schema_refuses_bad_values(sets, set_strings, field):

@@ -79,3 +79,12 @@ def test_notes_say_where_metrics_live_when_moved_off_the_api_port(notes_chart):
     assert 'GET /metrics on port "metrics" (9102)' in text
     assert "gw-gateway-metrics" in text
     assert "the Ingress do not serve it" in text
+
+
+def test_the_notes_warn_that_an_internal_redis_without_persistence_loses_jobs(notes_chart):
+    throwaway = notes(notes_chart, "tryout")
+    assert "a restart of it loses every job" in throwaway
+    assert "redis.internal.persistence.enabled" in throwaway
+    durable = notes(notes_chart, "durable-redis")
+    assert "a restart of it loses every job" not in durable
+    assert "append-only file on a volume" in durable

@@ -141,7 +141,7 @@ def test_selectors_use_only_the_stable_labels(name):
 
 def _selectors(doc):
     spec = doc.get("spec", {})
-    if doc["kind"] in ("Deployment", "PodDisruptionBudget", "ServiceMonitor"):
+    if doc["kind"] in ("Deployment", "StatefulSet", "PodDisruptionBudget", "ServiceMonitor"):
         yield spec["selector"]["matchLabels"]
     if doc["kind"] == "Service":
         yield spec["selector"]
@@ -283,3 +283,70 @@ def test_the_grace_period_is_derived_from_the_drain_unless_set():
         chart.scenario("defaults", "preStopSleepSeconds=7", "config.engine.enabled=false")
     )
     assert engine_off["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 34
+
+
+def _redis_container(workload):
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_the_internal_redis_without_persistence_keeps_nothing_and_says_so():
+    """tryout: a Deployment on an emptyDir, no AOF, no snapshot (test_chart_notes: warned)."""
+    docs = chart.scenario("tryout")
+    redis = chart.find(docs, "Deployment", f"{chart.RELEASE}-gateway-redis")
+    args = _redis_container(redis)["args"]
+    assert args[args.index("--appendonly") + 1] == "no"
+    assert args[args.index("--save") + 1] == ""
+    (volume,) = redis["spec"]["template"]["spec"]["volumes"]
+    assert volume == {"name": "data", "emptyDir": {}}
+    assert not [d for d in docs if d["kind"] == "StatefulSet"]
+
+
+def test_the_internal_redis_with_persistence_keeps_an_append_only_file_on_a_claim():
+    docs = chart.scenario("durable-redis")
+    name = f"{chart.RELEASE}-gateway-redis"
+    assert not [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+    redis = chart.find(docs, "StatefulSet", name)
+    assert redis["spec"]["serviceName"] == chart.find(docs, "Service", name)["metadata"]["name"]
+    args = _redis_container(redis)["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--appendfsync") + 1] == "always"
+    assert args[args.index("--dir") + 1] == "/data"
+    mounts = {m["name"]: m["mountPath"] for m in _redis_container(redis)["volumeMounts"]}
+    assert mounts == {"data": "/data"}
+    # The data is the claim's, not a pod volume's (an emptyDir would shadow it).
+    assert "volumes" not in redis["spec"]["template"]["spec"]
+    (claim,) = redis["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["storageClassName"] == "standard-rwo"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    # The gateway pods use it.
+    config = chart.find(docs, "ConfigMap", f"{chart.RELEASE}-gateway")
+    assert f"redis://{name}:6379/0" in str(config["data"])
+
+
+def test_persistence_defaults_to_everysec_and_the_clusters_storage_class():
+    docs = chart.scenario("tryout", "redis.internal.persistence.enabled=true")
+    redis = chart.find(docs, "StatefulSet", f"{chart.RELEASE}-gateway-redis")
+    args = _redis_container(redis)["args"]
+    assert args[args.index("--appendfsync") + 1] == "everysec"
+    (claim,) = redis["spec"]["volumeClaimTemplates"]
+    assert "storageClassName" not in claim["spec"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_production_uses_an_external_redis():
+    """The production example runs no Redis of its own: its URL comes from the Secret."""
+    docs = chart.scenario("production")
+    assert not [
+        d for d in docs if d["metadata"]["labels"].get("app.kubernetes.io/component") == "redis"
+    ]
+    values = chart.values_of("production")
+    assert values["redis"]["urlFromSecret"] is True
+    assert values["redis"]["internal"]["enabled"] is False
+    env = {
+        e["name"]: e
+        for e in chart.gateway_deployment(docs)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["GATEWAY_REDIS__URL"]["valueFrom"]["secretKeyRef"]["key"] == "redis-url"

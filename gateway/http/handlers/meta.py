@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from gateway.api.models import ModelInfo, ModelList, ProviderInfo, ProviderList
@@ -14,6 +16,7 @@ from gateway.http.keys import (
     LIFECYCLE,
     METRICS,
     PRINCIPAL,
+    REDIS_WATCH,
     SETTINGS,
     STORE,
     UPSTREAMS,
@@ -82,10 +85,13 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception:  # any failure of the store means not ready
         components[name] = "unavailable"
         ready = False
-    return json_response(
-        {"status": "ok" if ready else "unavailable", "components": components},
-        status=200 if ready else 503,
-    )
+    body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "components": components}
+    watch = request.app.get(REDIS_WATCH)
+    if watch is not None:
+        # Not a readiness condition: a Redis without persistence serves, but a restart
+        # of it loses every job (README "What Redis the gateway needs, and why").
+        body["details"] = {"redis": watch.persistence.as_dict()}
+    return json_response(body, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
