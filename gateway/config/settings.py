@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     unknown_status_grace_seconds: float = Field(default=3600.0, gt=0, le=30 * 86_400)
     #: How long an Idempotency-Key is remembered (the contract asks for 24 h).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    #: How long a submit in flight holds its Idempotency-Key and job slot without
+    #: renewing them (renewed every third of it): how soon a retry on another replica
+    #: is answered after the replica working on the first request died.
+    submit_lease_seconds: float = Field(default=5.0, ge=0.3, le=60)
     server: ServerSettings = ServerSettings()
     redis: RedisSettings = RedisSettings()
     logging: LoggingSettings = LoggingSettings()

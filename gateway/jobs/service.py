@@ -60,6 +60,7 @@ from gateway.errors import (
 )
 from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
+from gateway.jobs.leases import SubmitLease
 from gateway.jobs.records import (
     JobObserver,
     NoObserver,
@@ -182,35 +183,71 @@ class JobService:
     ) -> tuple[JobRecord, bool]:
         """Accept a job; returns it and whether it is a replay of an earlier request."""
         principal.require("jobs:write")
+        job_id = new_job_id()
+        lease = SubmitLease(self._idempotency.lease_seconds)
         if idempotency_key is None:
-            return await self._submit(principal, body, None), False
+            with lease:
+                return await self._submit(principal, body, None, job_id, lease), False
         tenant = principal.tenant
         body_hash = fingerprint(body)
-        claim = await self._idempotency.claim(tenant, idempotency_key, body_hash)
+        idem = self._idempotency
+        claim = await idem.claim(tenant, idempotency_key, body_hash, job_id)
+        for _ in range(2):
+            if claim.outcome != "replay" or claim.job_id is None:
+                break
+            replayed = await self._store.get(tenant, claim.job_id)
+            if replayed is not None:
+                # The job as it is now (as a GET would answer), not as first answered.
+                return await self._refresh(replayed), True
+            # The key names a job whose record is gone (expired, or lost with Redis):
+            # submit again, and only one retry may (the claim replaces that one job).
+            claim = await idem.claim(
+                tenant, idempotency_key, body_hash, job_id, replacing=claim.job_id
+            )
         if claim.outcome == "mismatch":
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with a different request body.",
                 errors=[FieldError("/", "body differs from the first use of the key")],
             )
-        if claim.outcome == "in_flight":
+        if claim.outcome != "new":
             raise Conflict("A request with this Idempotency-Key is still being processed.")
-        if claim.outcome == "replay" and claim.job_id is not None:
-            replayed = await self._store.get(tenant, claim.job_id)
-            if replayed is not None:
-                # The job as it is now (as a GET would answer), not as first answered.
-                return await self._refresh(replayed), True
+        if claim.taken_over is not None:
+            # The key's previous owner stopped renewing its lease: its replica died
+            # mid-submit. If it got as far as recording its job, that job is the answer.
+            orphan = await self._store.get(tenant, claim.taken_over)
+            if orphan is not None:
+                await idem.complete(tenant, idempotency_key, body_hash, orphan.id, job_id)
+                _log.info("idempotency_key_taken_over", job_id=orphan.id, recorded=True)
+                return await self._refresh(orphan), True
+            _log.info("idempotency_key_taken_over", job_id=claim.taken_over, recorded=False)
+
+        async def renew_key() -> None:
+            if not await idem.renew(tenant, idempotency_key, job_id):
+                _log.warning("idempotency_lease_lost", job_id=job_id)
+
+        lease.keep("idempotency_key", renew_key)
         try:
-            record = await self._submit(principal, body, submit_key(tenant, idempotency_key))
+            with lease:
+                key = submit_key(tenant, idempotency_key)
+                record = await self._submit(principal, body, key, job_id, lease)
         except BaseException:
-            # If the store is down too, the pending entry expires on its own shortly.
+            # If the store is down too, the pending entry's lease lapses on its own.
             with contextlib.suppress(StoreUnavailable):
-                await self._idempotency.release(tenant, idempotency_key)
+                await idem.release(tenant, idempotency_key, job_id)
             raise
-        await self._idempotency.complete(tenant, idempotency_key, body_hash, record.id)
+        if not await idem.complete(tenant, idempotency_key, body_hash, record.id, job_id):
+            # This submit stalled past its lease and another request took the key over:
+            # the key names that request's job; this one is answered with its own.
+            _log.warning("idempotency_key_lost", job_id=record.id)
         return record, False
 
     async def _submit(
-        self, principal: Principal, body: JobCreate, submit_key: str | None
+        self,
+        principal: Principal,
+        body: JobCreate,
+        submit_key: str | None,
+        job_id: str,
+        lease: SubmitLease,
     ) -> JobRecord:
         resolved = self._catalog.resolve(body.model)
         if not principal.may_use(resolved.names):
@@ -243,11 +280,15 @@ class JobService:
                 errors=[FieldError("/options/explain", "not supported by this provider")],
             )
         adapter.validate(request)
-        job_id = new_job_id()
         request = replace(request, submit_key=submit_key or job_id)
         admission = None
-        if self._limits is not None:
-            admission = await self._limits.admit(principal, resolved.ref.provider, job_id)
+        limits = self._limits
+        if limits is not None:
+            admission = await limits.admit(
+                principal, resolved.ref.provider, job_id, lease_seconds=lease.seconds
+            )
+            held = admission
+            lease.keep("job_slot", lambda: limits.keep_slot(principal, held, lease.seconds))
         try:
             # A job the provider runs but the gateway cannot record is an orphan: make
             # sure the store answers before the provider is asked.
@@ -257,8 +298,12 @@ class JobService:
             if admission is not None and self._limits is not None:
                 await self._limits.undo(admission)
             raise
+        await lease.end()
         if record.done:
             await self._job_done(record)
+        elif admission is not None and limits is not None:
+            # Recorded: whoever sees the job finish gives the slot back from now on.
+            await limits.keep_slot(principal, admission)
         if self._tracker is not None:
             try:
                 await self._tracker.track(record)

@@ -3,9 +3,11 @@ and open event streams per credential.
 
 * **Concurrent jobs** (Stripe's second limiter): each credential may hold
   ``concurrent_jobs`` unfinished jobs. A submit takes a slot named by the job id
-  before the provider is asked; the slot is given back when the submit fails, when
-  the job is cancelled, and when any replica sees the job finish. A job nobody reads
-  again keeps its slot until ``slot_ttl_seconds``, so nothing leaks for ever.
+  before the provider is asked, under the submit's short lease (``gateway.jobs.leases``:
+  a replica that dies mid-submit gives it back within seconds), held for
+  ``slot_ttl_seconds`` once the job is recorded; the slot is given back when the
+  submit fails, when the job is cancelled, and when any replica sees the job finish. A
+  job nobody reads again keeps its slot until ``slot_ttl_seconds``, so nothing leaks for ever.
 * **Daily jobs** (the spend guard): jobs per tenant and provider per UTC day, taken
   before the provider is asked and given back if the submit fails, so an exhausted
   quota means the provider sees no new job.
@@ -48,7 +50,8 @@ if not redis.call('ZSCORE', KEYS[1], member) then
   n = n + 1
 end
 redis.call('ZADD', KEYS[1], now + ttl, member)
-redis.call('PEXPIRE', KEYS[1], ttl)
+-- Never shorten the set's life: a short lease must not expire longer-lived members.
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return {1, n}
 """
 
@@ -226,15 +229,23 @@ class JobLimits:
     def slot_key(self, tenant: str, key_id: str) -> str:
         return self._keys.job_slots(tenant, f"k{hashed(key_id)}")
 
-    async def admit(self, principal: Principal, provider: str, job_id: str) -> Admission:
-        """Take a slot and a day's job for this submit, or raise 429."""
+    async def admit(
+        self,
+        principal: Principal,
+        provider: str,
+        job_id: str,
+        *,
+        lease_seconds: float | None = None,
+    ) -> Admission:
+        """Take a slot and a day's job for this submit, or raise 429. The slot is held
+        for ``lease_seconds`` if given (``keep_slot`` renews it, ``hold`` makes it last)."""
         s = self._settings
         slot_limit = s.for_key(principal.key_id).concurrent_jobs
         daily_limit = s.daily_jobs.limit(principal.tenant, provider)
         slot = daily = None
         if slot_limit is not None:
             key = self.slot_key(principal.tenant, principal.key_id)
-            ttl = s.slot_ttl_seconds
+            ttl = lease_seconds if lease_seconds is not None else s.slot_ttl_seconds
             taken, local, enforce = await self._take(
                 lambda c, div: c.take_slot(key, job_id, max(1, slot_limit // div), ttl)
             )
@@ -271,6 +282,24 @@ class JobLimits:
         if admission.daily is not None:
             held = admission.daily
             await self._give(held, lambda c: c.give_daily(held.key, int(held.item)))
+
+    async def keep_slot(
+        self, principal: Principal, admission: Admission, seconds: float | None = None
+    ) -> None:
+        """Hold the submit's slot ``seconds`` more (default: ``slot_ttl_seconds``, for a
+        job now recorded). Soft: if Redis is away the slot keeps the time it had."""
+        held = admission.slot
+        limit = self._settings.for_key(principal.key_id).concurrent_jobs
+        if held is None or limit is None:
+            return
+        ttl = seconds if seconds is not None else self._settings.slot_ttl_seconds
+        if held.local:
+            limit = max(1, limit // self._settings.replicas)
+
+        async def renew(counters: JobCounters) -> None:
+            await counters.take_slot(held.key, str(held.item), limit, ttl)
+
+        await self._give(held, renew)
 
     async def finished(self, tenant: str, key_id: str, job_id: str) -> None:
         """A job is done: its credential's slot is free again, on every replica."""

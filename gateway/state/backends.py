@@ -166,7 +166,9 @@ def build_backends(
             local_cache=None,
             freshness=MemoryFreshness(clock.monotonic),
             idempotency=MemoryIdempotencyStore(
-                ttl_seconds=settings.idempotency_ttl_seconds, clock=clock.monotonic
+                ttl_seconds=settings.idempotency_ttl_seconds,
+                lease_seconds=settings.submit_lease_seconds,
+                clock=clock.monotonic,
             ),
             redis=None,
             errors=errors,
@@ -197,7 +199,11 @@ def build_backends(
         freshness=ObservedFreshness(RedisFreshness(client, keys, errors, batcher=batcher), metrics),
         idempotency=ObservedIdempotencyStore(
             RedisIdempotencyStore(
-                client, keys, ttl_seconds=settings.idempotency_ttl_seconds, batcher=batcher
+                client,
+                keys,
+                ttl_seconds=settings.idempotency_ttl_seconds,
+                lease_seconds=settings.submit_lease_seconds,
+                batcher=batcher,
             ),
             metrics,
         ),

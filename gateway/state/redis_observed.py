@@ -100,18 +100,27 @@ class ObservedIdempotencyStore(_Timed):
     def __init__(self, inner: IdempotencyStore, observer: RedisObserver) -> None:
         super().__init__(observer, "idempotency")
         self._inner = inner
+        self.lease_seconds = inner.lease_seconds
 
-    async def claim(self, tenant: str, key: str, fingerprint: str) -> Claim:
+    async def claim(
+        self, tenant: str, key: str, fingerprint: str, owner: str, *, replacing: str | None = None
+    ) -> Claim:
         with self._timed():
-            return await self._inner.claim(tenant, key, fingerprint)
+            return await self._inner.claim(tenant, key, fingerprint, owner, replacing=replacing)
 
-    async def complete(self, tenant: str, key: str, fingerprint: str, job_id: str) -> None:
+    async def renew(self, tenant: str, key: str, owner: str) -> bool:
         with self._timed():
-            await self._inner.complete(tenant, key, fingerprint, job_id)
+            return await self._inner.renew(tenant, key, owner)
 
-    async def release(self, tenant: str, key: str) -> None:
+    async def complete(
+        self, tenant: str, key: str, fingerprint: str, job_id: str, owner: str
+    ) -> bool:
         with self._timed():
-            await self._inner.release(tenant, key)
+            return await self._inner.complete(tenant, key, fingerprint, job_id, owner)
+
+    async def release(self, tenant: str, key: str, owner: str) -> None:
+        with self._timed():
+            await self._inner.release(tenant, key, owner)
 
 
 class ObservedResultCache(_Timed):

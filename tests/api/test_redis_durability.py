@@ -138,7 +138,12 @@ class TestPersistenceIsSaid:
         assert status == 503 and body["components"]["redis"] == "unavailable"
         assert body["details"]["redis"]["persistence"] == "unknown"
         plain_redis.start()
-        # Once it answers, the watch's next look learns what it keeps.
+        # Once this process sees it answer (its Redis gate's PING, moments later; /readyz
+        # turns 200), the watch's next look learns what it keeps.
+        deadline = time.monotonic() + 5
+        while (await readyz(h.client))[0] != 200:
+            assert time.monotonic() < deadline, "Redis did not come back for the gateway"
+            await asyncio.sleep(0.05)
         await h.app[REDIS_WATCH].check()
         _, body = await readyz(h.client)
         assert body["details"]["redis"]["persistence"] == "none"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +54,16 @@ class Api:
 
     async def submit(self, replica: int, n: int = 1, **kw: Any) -> Answer:
         return await self.call("POST", replica, "/v1/jobs", body=job_body(n), **kw)
+
+    async def ready(self, replicas: int, seconds: float = 5.0) -> None:
+        """Wait until every replica's /readyz is 200. After Redis comes back, a replica
+        refuses Redis calls until its gate's background PING is answered (moments later;
+        ``gateway.state.redis_gate``), and /readyz shows when it has."""
+        deadline = time.monotonic() + seconds
+        for r in range(replicas):
+            while (await self.call("GET", r, "/readyz")).status != 200:
+                assert time.monotonic() < deadline, f"replica {r} did not see Redis back"
+                await asyncio.sleep(0.02)
 
     async def finished_job(self, replica: int = 0, n: int = 1) -> dict[str, Any]:
         answer = await self.submit(replica, n, headers={"Prefer": "wait=15"})

@@ -140,6 +140,7 @@ async def test_a_redis_with_an_append_only_file_killed_and_restarted_loses_no_ac
     codes = sorted({a.status for a in answers})
     print(f"submits={jobs} accepted={len(accepted)} statuses={codes}")
     assert len(accepted) >= jobs // 3 and set(codes) <= {202, 503}, codes
+    await api.ready(REPLICAS)  # each replica has seen Redis answer again
     for replica in range(REPLICAS):
         seen = await statuses(api, replica, accepted)
         lost = [i for i, s in zip(accepted, seen, strict=True) if s != 200]

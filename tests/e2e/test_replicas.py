@@ -376,13 +376,7 @@ async def test_redis_hang_loses_no_acknowledged_job(api: Api, cluster: Cluster):
         else:
             acked.append(answer)
 
-    # A replica that met the hang refuses Redis calls at once until its background PING
-    # is answered (gateway.state.redis_gate), which /readyz shows: moments after resume.
-    deadline = time.monotonic() + 5
-    for r in range(REPLICAS):
-        while (await api.call("GET", r, "/readyz")).status != 200:
-            assert time.monotonic() < deadline, f"replica {r} did not see Redis back"
-            await asyncio.sleep(0.02)
+    await api.ready(REPLICAS)  # each replica has seen Redis answer again
     for a in acked:
         for r in range(REPLICAS):
             seen = await api.call("GET", r, f"/v1/jobs/{a.body['id']}")

@@ -39,13 +39,19 @@ RESULTS = ResultSet(
 )
 
 
+#: The idempotency lease in these tests: long enough for a loaded box, short to wait out.
+LEASE = 0.3
+
+
 @pytest.fixture(params=["memory", *REDIS_BACKENDS, "redis-batched"])
 async def backend(request) -> AsyncIterator[dict[str, Any]]:
     if request.param == "memory":
         yield {
             "cache": MemoryResultCache(),
             "fresh": MemoryFreshness(),
-            "idem": MemoryIdempotencyStore(ttl_seconds=3600, pending_seconds=60),
+            "idem": MemoryIdempotencyStore(
+                ttl_seconds=3600, lease_seconds=LEASE, pending_seconds=60
+            ),
         }
         return
     # "redis-batched": one server, the commands going out through the per-turn batcher.
@@ -61,7 +67,12 @@ async def backend(request) -> AsyncIterator[dict[str, Any]]:
             ),
             "fresh": RedisFreshness(client, keys, errors, batcher=batcher),
             "idem": RedisIdempotencyStore(
-                client, keys, ttl_seconds=3600, pending_seconds=60, batcher=batcher
+                client,
+                keys,
+                ttl_seconds=3600,
+                lease_seconds=LEASE,
+                pending_seconds=60,
+                batcher=batcher,
             ),
             "client": client,
             "keys": keys,
@@ -88,7 +99,7 @@ class TestResultCacheContract:
             return
         await backend["cache"].put("acme", "j1", RESULTS)
         await backend["fresh"].mark("j1", 1.0)
-        await backend["idem"].claim("acme", "k", "fp")
+        await backend["idem"].claim("acme", "k", "fp", "job_a")
         client = backend["client"]
         keys = [k async for k in client.scan_iter(match=f"{client.test_prefix}:*")]
         assert len(keys) == 3
@@ -110,28 +121,73 @@ class TestFreshnessContract:
 class TestIdempotencyContract:
     async def test_new_then_in_flight_then_replay(self, backend):
         idem = backend["idem"]
-        assert (await idem.claim("acme", "k1", "fp")).outcome == "new"
-        assert (await idem.claim("acme", "k1", "fp")).outcome == "in_flight"
-        await idem.complete("acme", "k1", "fp", "job_1")
-        replay = await idem.claim("acme", "k1", "fp")
+        assert (await idem.claim("acme", "k1", "fp", "job_1")).outcome == "new"
+        assert (await idem.claim("acme", "k1", "fp", "job_2")).outcome == "in_flight"
+        assert await idem.complete("acme", "k1", "fp", "job_1", "job_1")
+        replay = await idem.claim("acme", "k1", "fp", "job_3")
         assert (replay.outcome, replay.job_id) == ("replay", "job_1")
 
     async def test_a_different_body_is_a_mismatch(self, backend):
         idem = backend["idem"]
-        await idem.claim("acme", "k1", "fp")
-        await idem.complete("acme", "k1", "fp", "job_1")
-        assert (await idem.claim("acme", "k1", "other-fp")).outcome == "mismatch"
+        await idem.claim("acme", "k1", "fp", "job_1")
+        assert (await idem.claim("acme", "k1", "other-fp", "job_2")).outcome == "mismatch"
+        await idem.complete("acme", "k1", "fp", "job_1", "job_1")
+        assert (await idem.claim("acme", "k1", "other-fp", "job_2")).outcome == "mismatch"
 
     async def test_keys_are_per_tenant(self, backend):
         idem = backend["idem"]
-        await idem.claim("acme", "k1", "fp")
-        assert (await idem.claim("other", "k1", "fp")).outcome == "new"
+        await idem.claim("acme", "k1", "fp", "job_1")
+        assert (await idem.claim("other", "k1", "fp", "job_2")).outcome == "new"
 
     async def test_a_released_key_can_be_used_again(self, backend):
         idem = backend["idem"]
-        await idem.claim("acme", "k1", "fp")
-        await idem.release("acme", "k1")
-        assert (await idem.claim("acme", "k1", "fp2")).outcome == "new"
+        await idem.claim("acme", "k1", "fp", "job_1")
+        await idem.release("acme", "k1", "job_1")
+        assert (await idem.claim("acme", "k1", "fp2", "job_2")).outcome == "new"
+
+    async def test_a_lapsed_lease_is_taken_over_naming_the_job_its_owner_planned(self, backend):
+        """The owner died mid-submit: after its lease, the next claim owns the key and
+        learns which job the dead owner planned (its record may exist)."""
+        idem = backend["idem"]
+        await idem.claim("acme", "k1", "fp", "job_dead")
+        await asyncio.sleep(LEASE + 0.1)
+        taken = await idem.claim("acme", "k1", "fp", "job_new")
+        assert (taken.outcome, taken.taken_over) == ("new", "job_dead")
+        assert (await idem.claim("acme", "k1", "fp", "job_3")).outcome == "in_flight"
+        # The old owner, had it only stalled, can neither renew, complete nor drop it.
+        assert not await idem.renew("acme", "k1", "job_dead")
+        assert not await idem.complete("acme", "k1", "fp", "job_dead", "job_dead")
+        await idem.release("acme", "k1", "job_dead")
+        assert (await idem.claim("acme", "k1", "fp", "job_3")).outcome == "in_flight"
+        assert await idem.complete("acme", "k1", "fp", "job_new", "job_new")
+        replay = await idem.claim("acme", "k1", "fp", "job_4")
+        assert (replay.outcome, replay.job_id) == ("replay", "job_new")
+
+    async def test_a_renewed_lease_is_not_taken_over(self, backend):
+        idem = backend["idem"]
+        await idem.claim("acme", "k1", "fp", "job_1")
+        for _ in range(4):
+            await asyncio.sleep(LEASE / 2)
+            assert await idem.renew("acme", "k1", "job_1")
+        assert (await idem.claim("acme", "k1", "fp", "job_2")).outcome == "in_flight"
+
+    async def test_a_completed_key_is_never_taken_over(self, backend):
+        idem = backend["idem"]
+        await idem.claim("acme", "k1", "fp", "job_1")
+        await idem.complete("acme", "k1", "fp", "job_1", "job_1")
+        await asyncio.sleep(LEASE + 0.1)
+        assert not await idem.renew("acme", "k1", "job_1")
+        replay = await idem.claim("acme", "k1", "fp", "job_2")
+        assert (replay.outcome, replay.job_id, replay.taken_over) == ("replay", "job_1", None)
+
+    async def test_replacing_a_job_whose_record_is_gone_lets_one_claim_through(self, backend):
+        idem = backend["idem"]
+        await idem.claim("acme", "k1", "fp", "job_1")
+        await idem.complete("acme", "k1", "fp", "job_1", "job_1")
+        first = await idem.claim("acme", "k1", "fp", "job_2", replacing="job_1")
+        second = await idem.claim("acme", "k1", "fp", "job_3", replacing="job_1")
+        assert (first.outcome, first.taken_over) == ("new", None)
+        assert second.outcome == "in_flight"
 
 
 class TestRedisDown:
@@ -149,7 +205,7 @@ class TestRedisDown:
         assert len(seen) == 3
         idem = RedisIdempotencyStore(client, Keyspace("x"), ttl_seconds=60)
         with pytest.raises(StoreUnavailable):
-            await idem.claim("acme", "k", "fp")
+            await idem.claim("acme", "k", "fp", "job_1")
         await client.aclose()
 
     def test_cache_errors_log_once_per_interval(self, captured_logs):
