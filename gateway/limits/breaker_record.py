@@ -13,7 +13,9 @@ One Lua script, one atomic step per call:
     a replica's breaker opened. Already open: the replica follows the open time there is
     (a trip does not extend another's). Closed: open for ``open_seconds`` x 2^level,
     level + 1 when the last close was less than ``max_open_seconds`` ago (a flapping
-    provider keeps its long open time), as ``adapters.breaker`` does in one process.
+    provider keeps its long open time), as ``adapters.breaker`` does in one process,
+    and never below the tripping replica's own level (its probe failed while Redis had
+    lost the record).
 ``claim``
     the open time is over for a replica with a call in hand: it gets the probe (a lease
     of ``lease_seconds``, the probe call's longest) unless another replica holds it.
@@ -91,6 +93,7 @@ elseif op == 'trip' then
   if state == 'open' then return answer() end
   local base, cap = tonumber(ARGV[4]), tonumber(ARGV[5])
   if closed_at and now - closed_at < cap then level = math.min(level + 1, 16) else level = 0 end
+  level = math.max(level, tonumber(ARGV[7]))
   state, owner, lease_until = 'open', '', 0
   probe_at = now + open_for(base, cap, tonumber(ARGV[6]))
   save()
@@ -177,9 +180,10 @@ class BreakerRecord:
     async def peek(self) -> SharedState:
         return await self._run("peek")
 
-    async def trip(self, spread: float) -> SharedState:
-        """``spread``: this trip's jitter, a fraction of the open time either way."""
-        return await self._run("trip", self._base, self._cap, repr(spread))
+    async def trip(self, spread: float, level: int = 0) -> SharedState:
+        """``spread``: this trip's jitter, a fraction of the open time either way;
+        ``level``: the tripping replica's own count of trips in a row, a floor."""
+        return await self._run("trip", self._base, self._cap, repr(spread), level)
 
     async def claim(self, token: str) -> SharedState:
         return await self._run("claim", token, self._lease)

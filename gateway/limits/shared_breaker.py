@@ -140,7 +140,8 @@ class SharedBreaker:
         if before is BreakerState.HALF_OPEN and self._token is not None:
             self._unpublished = True
             self._settle("failure")
-        elif before is BreakerState.CLOSED and local.state is BreakerState.OPEN:
+        elif before is not BreakerState.OPEN and local.state is BreakerState.OPEN:
+            # Tripped, or a probe of its own (Redis did not know the trip) failed.
             self._unpublished = True
             self._background(self._publish_trip(), "breaker-trip")
         elif local.state is BreakerState.CLOSED and self._due():
@@ -215,7 +216,7 @@ class SharedBreaker:
 
     async def _publish_trip(self) -> None:
         try:
-            shared = await self._record.trip(self._spread())
+            shared = await self._record.trip(self._spread(), self._local.level)
         except REDIS_ERRORS as exc:
             self._fell_back(exc)
             return
@@ -262,21 +263,25 @@ class SharedBreaker:
             self._watcher = spawn(self._watch_loop(), name=f"breaker-watch-{self.provider}")
 
     async def _watch_loop(self) -> None:
-        """While not closed: read (or write an unsent trip to) Redis every recheck."""
         while self._local.state is not BreakerState.CLOSED:
             await self._sleep(self._recheck)
-            if self._resting() or self._local.state is not BreakerState.OPEN:
-                continue
-            if self._unpublished:
-                await self._publish_trip()
-                continue
-            try:
-                shared = await self._record.peek()
-            except REDIS_ERRORS as exc:
-                self._fell_back(exc)
-                continue
-            if self._local.state is BreakerState.OPEN:
-                self._after_peek(shared)
+            await self.sync()
+
+    async def sync(self) -> None:
+        """One look at Redis while this replica's breaker is open (the watcher's step,
+        every ``recheck_seconds``): follow its state, or write a trip it has not seen."""
+        if self._resting() or self._local.state is not BreakerState.OPEN:
+            return
+        if self._unpublished:
+            await self._publish_trip()
+            return
+        try:
+            shared = await self._record.peek()
+        except REDIS_ERRORS as exc:
+            self._fell_back(exc)
+            return
+        if self._local.state is BreakerState.OPEN:
+            self._after_peek(shared)
 
     def _after_peek(self, shared: SharedState) -> None:
         if self._unpublished:
