@@ -213,6 +213,7 @@ class SharedBreaker:
             local.hold(min(shared.lease_left, self._recheck), level=shared.level)
         else:
             local.hold(shared.probe_left, level=shared.level)
+        self._watch()  # from now on, follow Redis even without calls
 
     async def _publish_trip(self) -> None:
         try:
