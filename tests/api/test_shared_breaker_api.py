@@ -107,11 +107,11 @@ async def replicas(redis_url) -> AsyncIterator[Any]:
         await thing.close()
 
 
-async def until(check: Any, timeout: float = 2.0) -> float:
-    """Seconds until ``check()`` held (polled every 10 ms); fails after ``timeout``."""
+async def until(check: Any, within: float = 2.0) -> float:
+    """Seconds until ``check()`` held (polled every 10 ms); fails after ``within``."""
     started = time.monotonic()
     while not check():
-        assert time.monotonic() - started < timeout, "did not happen in time"
+        assert time.monotonic() - started < within, "did not happen in time"
         await asyncio.sleep(0.01)
     return time.monotonic() - started
 
@@ -160,10 +160,10 @@ async def test_a_provider_recovering_costs_at_most_one_recheck_of_503s(replicas,
         await asyncio.sleep(max(0.0, tripped + 2.2 - time.monotonic()))
         r.sim.clear_faults()
         recovered = time.monotonic()
-        await until(lambda: any(a.status == 202 for a in answers), timeout=4.0)
+        await until(lambda: any(a.status == 202 for a in answers), within=4.0)
         # The successful probe's answer: from here on the provider is known to be up.
         ok_at = min(a.done for a in answers if a.status == 202)
-        idle_closed = await until(lambda: r.gauge(2) == 0, timeout=2.0)
+        idle_closed = await until(lambda: r.gauge(2) == 0, within=2.0)
         await asyncio.sleep(1.0)
     finally:
         stop.set()
