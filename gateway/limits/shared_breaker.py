@@ -132,6 +132,8 @@ class SharedBreaker:
         self._local.success()
         if probing and self._token is not None:
             self._settle("success")
+        elif probing:
+            self._unpublished = False  # its own probe closed it: no trip left to tell
 
     def failure(self) -> None:
         local = self._local
