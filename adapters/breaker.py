@@ -17,9 +17,13 @@ when the probe failed, or when the breaker had been closed for less than
 Only the provider's own failures count: 5xx answers, timeouts and transport errors.
 A 4xx (a rejected input, an unknown job, a 429) proves the provider is up.
 
-The breaker lives in one process (each replica learns on its own: a shared breaker
-would need Redis on the fast-fail path, which must not depend on Redis). Time comes
-from an injected monotonic clock, so tests move it instead of sleeping.
+This breaker lives in one process, and its decision is the fast-fail path: a closed
+breaker costs a call one attribute read and never waits on anything. ``Upstream``
+holds any ``Breaker``; the gateway shares one breaker per provider account between its
+replicas (``gateway.limits.shared_breaker``) by keeping a ``CircuitBreaker`` in each
+process and moving it to the shared state with ``hold`` and ``reset``, so the same
+local decision stays the fallback when Redis is unreachable. Time comes from an
+injected monotonic clock, so tests move it instead of sleeping.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from enum import IntEnum
+from typing import Protocol
 
 #: What a caller is told to wait while the probe is out (it answers within seconds).
 PROBE_RETRY_AFTER = 1.0
@@ -38,6 +43,31 @@ class BreakerState(IntEnum):
     CLOSED = 0
     HALF_OPEN = 1
     OPEN = 2
+
+
+class Breaker(Protocol):
+    """What ``Upstream`` asks before each attempt and tells after it.
+
+    ``admit`` is awaited so that a shared breaker may ask Redis for the one probe;
+    every other answer, and every verdict, is taken without waiting.
+    """
+
+    @property
+    def state(self) -> BreakerState: ...
+
+    async def admit(self) -> float | None:
+        """None: go ahead (perhaps as the probe). Else: seconds the caller should wait."""
+        ...
+
+    def success(self) -> None: ...
+
+    def failure(self) -> None: ...
+
+    def abandon(self) -> None: ...
+
+    async def close(self) -> None:
+        """Finish any work in the background (the app is shutting down)."""
+        ...
 
 
 class CircuitBreaker:
@@ -92,6 +122,36 @@ class CircuitBreaker:
             return PROBE_RETRY_AFTER
         self._probing = True
         return None
+
+    async def admit(self) -> float | None:
+        """``acquire``, as the ``Breaker`` port asks for it."""
+        return self.acquire()
+
+    async def close(self) -> None:
+        return None
+
+    @property
+    def level(self) -> int:
+        """Trips in a row (the open time is ``open_seconds`` x 2^level)."""
+        return self._level
+
+    def hold(self, seconds: float, *, level: int | None = None) -> None:
+        """Open for ``seconds`` more, on another breaker's word (another replica's trip,
+        or a probe that is out elsewhere); a probe of our own is forgotten."""
+        if level is not None:
+            self._level = level
+        self._probe_at = self._now() + max(0.0, seconds)
+        self._consecutive = 0
+        self._probing = False
+        self._set(BreakerState.OPEN)
+
+    def reset(self) -> None:
+        """Closed, on another breaker's word (a probe elsewhere succeeded)."""
+        if self._state is not BreakerState.CLOSED:
+            self._closed_at = self._now()
+        self._consecutive = 0
+        self._probing = False
+        self._set(BreakerState.CLOSED)
 
     def success(self) -> None:
         """The provider answered (any status below 500)."""

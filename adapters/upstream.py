@@ -10,7 +10,8 @@ call ``request()`` and ``raise_for_status()`` and never catch an aiohttp excepti
 Every attempt, first or retry, passes three gates in this order:
 
 1. the circuit breaker (``adapters.breaker``): open, the call fails in microseconds
-   with 503 + Retry-After and touches neither Redis nor the provider;
+   with 503 + Retry-After and touches neither Redis nor the provider (a breaker shared
+   through Redis asks it only when the open time is over, for the one probe);
 2. pacing (``gateway.limits.pacing``): a turn in the provider account's schedule, shared by
    every replica, which also holds back every request while a provider's Retry-After
    pause lasts; a turn further away than the caller can wait fails fast (503);
@@ -39,7 +40,7 @@ from typing import Any, Literal
 import aiohttp
 from yarl import URL
 
-from adapters.breaker import BreakerState, CircuitBreaker
+from adapters.breaker import Breaker, BreakerState
 from adapters.errors import (
     ProviderBadResponse,
     ProviderError,
@@ -102,7 +103,7 @@ class Upstream:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         pacer: Pacing | None = None,
-        breaker: CircuitBreaker | None = None,
+        breaker: Breaker | None = None,
         budget: RetryBudget | None = None,
     ) -> None:
         self.settings = settings
@@ -133,6 +134,8 @@ class Upstream:
         )
 
     async def close(self) -> None:
+        if self._breaker is not None:
+            await self._breaker.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -262,7 +265,7 @@ class Upstream:
             raise ProviderTimeout(self.provider, "The provider did not answer in time.")
         breaker = self._breaker
         if breaker is not None:
-            wait = breaker.acquire()
+            wait = await breaker.admit()
             if wait is not None:
                 self._observer.shed(self.provider, "circuit_open")
                 headers = retry_after_header(wait)

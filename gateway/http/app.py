@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from adapters.base import ProviderAdapter, ProviderConfig
+from adapters.breaker import Breaker
 from adapters.registry import provider_type
 from adapters.upstream import Pacing, Upstream, UpstreamSettings
 from gateway.auth.urlguard import UrlGuard
@@ -58,6 +59,7 @@ from gateway.limits.job_limits import JobLimits, MemoryJobCounters, RedisJobCoun
 from gateway.limits.pacing import build_pacer
 from gateway.limits.provider_resilience import build_breaker, build_retry_budget
 from gateway.limits.ratelimit import CallerLimiter, SharedLimits
+from gateway.limits.shared_breaker import share_breaker
 from gateway.observability.loop_lag import measure_lag
 from gateway.observability.metrics import Metrics
 from gateway.state.backends import Backends, build_backends, close_redis
@@ -78,11 +80,25 @@ def build_upstream(
     metrics: Metrics,
     *,
     pacer: Pacing | None = None,
+    backends: Backends | None = None,
     now: Callable[[], float] = time.monotonic,
 ) -> Upstream:
-    """Provider ``p``'s Upstream, with its breaker and retry budget (both per process)."""
+    """Provider ``p``'s Upstream, with its breaker (shared through ``backends``' Redis
+    when there is one) and its retry budget (per process)."""
     ptype = provider_type(p.type)
     secret = p.secret.get_secret_value() if p.secret is not None else ""
+    local = build_breaker(p.name, p.circuit_breaker, now=now, report=metrics.circuit)
+    breaker: Breaker | None = local
+    if backends is not None:
+        breaker = share_breaker(
+            p,
+            local,
+            redis=backends.redis,
+            keys=backends.keys,
+            batcher=backends.batcher,
+            observer=metrics,
+            now=now,
+        )
     return Upstream(
         UpstreamSettings(
             provider=p.name,
@@ -97,7 +113,7 @@ def build_upstream(
         ),
         observer=metrics,
         pacer=pacer,
-        breaker=build_breaker(p.name, p.circuit_breaker, now=now, report=metrics.circuit),
+        breaker=breaker,
         budget=build_retry_budget(p.retry_budget, now=now),
     )
 
@@ -149,7 +165,7 @@ def create_app(
             local_divisor=settings.ratelimit.replicas,
             batcher=backends.batcher,
         )
-        upstream = build_upstream(p, metrics, pacer=pacer, now=clock.monotonic)
+        upstream = build_upstream(p, metrics, pacer=pacer, backends=backends, now=clock.monotonic)
         upstreams.append(upstream)
         built[p.name] = provider_type(p.type).create_adapter(
             ProviderConfig(name=p.name, type=p.type, defaults=p.defaults), upstream

@@ -4,7 +4,9 @@
 ``buckets`` stores GCRA buckets in this process or in Redis; ``ratelimit`` decides
 each request's caller limits (per key and per tenant) and what happens when Redis
 fails; ``job_limits`` counts unfinished jobs and jobs per day; ``pacing`` spaces every
-replica's calls to one provider account; ``provider_resilience`` holds the pacing,
+replica's calls to one provider account; ``shared_breaker`` shares a provider account's
+circuit breaker and its one probe between the replicas (its Redis record:
+``breaker_record``); ``provider_resilience`` holds the pacing,
 circuit breaker and retry budget settings of a provider and builds the objects its
 ``Upstream`` holds; ``auth_failures`` keeps failed authentications in Redis (the limit
 itself is ``gateway.auth.failed_auth``). ``settings`` is this wing's configuration

@@ -39,7 +39,7 @@ class PacingSettings(_Frozen):
 
 
 class CircuitBreakerSettings(_Frozen):
-    """Stop calling a provider that keeps failing (per replica)."""
+    """Stop calling a provider that keeps failing (``gateway.limits.shared_breaker``)."""
 
     enabled: bool = True
     #: Consecutive failures or timeouts (5xx, no answer) that open the breaker.
@@ -49,6 +49,13 @@ class CircuitBreakerSettings(_Frozen):
     max_open_seconds: float = Field(default=300.0, gt=0, le=86_400)
     #: The open time varies by this fraction either way, so replicas do not probe together.
     jitter: float = Field(default=0.1, ge=0, le=0.5)
+    #: With Redis configured: one breaker per provider account for every replica (one
+    #: probe across all, its verdict followed by all). Failures are still counted per
+    #: replica. False, or no Redis: each replica's breaker is its own.
+    shared: bool = True
+    #: How often a replica whose shared breaker is not closed reads it from Redis: a
+    #: probe's success elsewhere closes this replica within this time.
+    recheck_seconds: float = Field(default=0.5, ge=0.05, le=10)
 
     @model_validator(mode="after")
     def _ordered(self) -> CircuitBreakerSettings:

@@ -155,7 +155,15 @@ class Metrics:
         )
         self.circuit_state = Gauge(
             "gateway_circuit_state",
-            "The provider's circuit breaker in this process: 0 closed, 1 half-open, 2 open.",
+            "The provider's circuit breaker as this process follows it (shared by the replicas "
+            "through Redis when configured): 0 closed, 1 half-open (this process probes), 2 open.",
+            ["provider"],
+            registry=r,
+        )
+        self.circuit_fallbacks = Counter(
+            "gateway_circuit_fallback_total",
+            "Times Redis failed the shared circuit breaker and this replica's own breaker "
+            "decided alone for a while.",
             ["provider"],
             registry=r,
         )
@@ -288,6 +296,7 @@ class Metrics:
         for state in BreakerState:
             self.circuit_transitions.labels(provider, state.name.lower())
         self.circuit_state.labels(provider).set(BreakerState.CLOSED)
+        self.circuit_fallbacks.labels(provider)
         self.upstream_retries_refused.labels(provider)
         self.upstream_pacing_wait.labels(provider)
         self.upstream_pacing_fallback.labels(provider)
@@ -318,6 +327,10 @@ class Metrics:
     def circuit(self, provider: str, state: BreakerState) -> None:
         self.circuit_state.labels(provider).set(state)
         self.circuit_transitions.labels(provider, state.name.lower()).inc()
+
+    # BreakerObserver
+    def circuit_fallback(self, provider: str) -> None:
+        self.circuit_fallbacks.labels(provider).inc()
 
     # PacingObserver
     def pacing_wait(self, provider: str, seconds: float) -> None:

@@ -86,6 +86,11 @@ class Keyspace:
         """A provider account's Retry-After pause (expires when the pause ends)."""
         return f"{self.prefix}:pause:{{{account}}}"
 
+    def breaker(self, account: str) -> str:
+        """A provider account's circuit breaker, shared by every replica (a hash:
+        ``gateway.limits.breaker_record``). Tagged like the account's pacing keys."""
+        return f"{self.prefix}:breaker:{{{account}}}"
+
     def tracked(self, job_id: str) -> str:
         """The engine's entry of one unfinished job (a hash: tenant, seq, delay, polls)."""
         return f"{self.prefix}:trk:{{engine}}:{job_id}"

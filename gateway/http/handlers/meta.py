@@ -34,7 +34,7 @@ async def list_providers(request: web.Request) -> web.Response:
         if adapter is None:
             continue
         upstream = upstreams.get(p.name)
-        # The breaker is this replica's; a Retry-After pause is every replica's.
+        # The breaker as this replica follows it (shared through Redis when configured).
         state = await upstream.state() if upstream is not None else "available"
         providers.append(
             ProviderInfo(
