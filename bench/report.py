@@ -1,4 +1,4 @@
-"""The table (Markdown, so the README can carry it as printed) and the JSON file."""
+"""The table (Markdown, so docs/benchmarks.md can carry it as printed) and the JSON file."""
 
 from __future__ import annotations
 

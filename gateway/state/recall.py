@@ -20,7 +20,7 @@ meanwhile, newer or not, is never replaced, and a record keeps what is left of i
 retention. Memory is bounded: at most ``max_records`` records (the most recently
 written first kept), and a record past its retention is dropped, not written. Records
 created in another process and never read here are not known here: a Redis with an
-append-only file is still what keeps every job (README "What Redis the gateway needs").
+append-only file is still what keeps every job (docs/operations.md "What Redis the gateway needs").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Whether the Redis behind the gateway would keep job state through a restart.
 
 Job records, idempotency keys and limit counters live only in Redis: a Redis that keeps
-nothing on disk and has no replica loses every accepted job when it restarts (README
+nothing on disk and has no replica loses every accepted job when it restarts (docs/operations.md
 "What Redis the gateway needs, and why"). This module asks the server(s) the client
 reaches, once at start-up and again when the answer was not known, and says what it
 found: as one structured warning when the Redis is not durable, and in ``/readyz``.

@@ -6,7 +6,7 @@ renewing (killed, hung) is claimed by another after ``engine.lease_seconds``. De
 tasks wait in a sorted set until due. A task id is written with ``SET NX``, so
 enqueueing a task that is still waiting does nothing. Every gateway replica runs a
 streaq worker inside its own event loop: no extra process to deploy. The choice of
-library, against arq, saq, taskiq and bullmq, is argued in the README ("The job
+library, against arq, saq, taskiq and bullmq, is argued in docs/operations.md ("The job
 engine").
 
 streaq talks to Redis through its own client (coredis), built here from the same

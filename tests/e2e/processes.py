@@ -45,10 +45,16 @@ def wait_until(
     raise TimeoutError(f"{what}: not within {timeout:g} s")
 
 
-def http_json(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
+def http_json(
+    method: str,
+    url: str,
+    body: Any = None,
+    timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     """A small blocking HTTP call for control routes and readiness probes."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:

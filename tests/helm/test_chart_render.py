@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 

@@ -89,7 +89,7 @@ async def readyz(request: web.Request) -> web.Response:
     watch = request.app.get(REDIS_WATCH)
     if watch is not None:
         # Not a readiness condition: a Redis without persistence serves, but a restart
-        # of it loses every job (README "What Redis the gateway needs, and why").
+        # of it loses every job (docs/operations.md "What Redis the gateway needs, and why").
         body["details"] = {"redis": watch.persistence.as_dict()}
     return json_response(body, status=200 if ready else 503)
 
