@@ -28,8 +28,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def _print_problems(exc: ConfigError, source: str) -> None:
     print(f"invalid configuration in {source}:", file=sys.stderr)
-    for path, message in exc.problems:
-        print(f"  {path}: {message}", file=sys.stderr)
+    for line in exc.located():
+        print(f"  {line}", file=sys.stderr)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -194,13 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host",
         default=None,
-        help="address to listen on (default: server.host of the configuration)",
+        help="address to listen on (default: server.host)",
     )
     p.add_argument(
         "--port",
         type=int,
         default=None,
-        help="port to listen on (default: server.port of the configuration)",
+        help="port to listen on (default: server.port)",
     )
     p.set_defaults(func=cmd_serve)
 
