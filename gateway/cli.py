@@ -66,8 +66,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.logging.format, settings.logging.level)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    structlog.get_logger("gateway").info(
-        "serving", host=host, port=port, providers=[p.name for p in settings.providers]
+    log = structlog.get_logger("gateway")
+    log.info(
+        "serving",
+        host=host,
+        port=port,
+        listening_on=f"http://{host}:{port}",
+        providers=[p.name for p in settings.providers],
+        redis=_redis_mode(settings),
+        engine="on" if settings.engine.enabled else "off",
+        log_format=settings.logging.format,
     )
     try:
         app = create_app(settings)
@@ -96,7 +104,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print=None,
         loop=new_event_loop(),
     )
+    log.info("stopped")
     return 0
+
+
+def _redis_mode(settings: Settings) -> str:
+    """``standalone redis://host:port`` or ``none (...)``: never the URL's password."""
+    url = settings.redis.url
+    if url is None:
+        return "none (state in this process only: one replica)"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    where = parts.netloc.rpartition("@")[2]
+    return f"{settings.redis.mode} {parts.scheme}://{where}"
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

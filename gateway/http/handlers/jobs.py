@@ -14,6 +14,7 @@ from gateway.api.views import dump, job_view
 from gateway.errors import FieldError, ValidationFailed
 from gateway.http.keys import JOBS, PRINCIPAL, SETTINGS
 from gateway.http.parsing import prefer_wait, query_choice, query_int, read_model
+from gateway.observability.context import note_job
 from gateway.state.store import decode_cursor
 
 
@@ -46,6 +47,8 @@ async def submit_job(request: web.Request) -> web.Response:
     body = await read_model(request, JobCreate)
     jobs = request.app[JOBS]
     record, replayed = await jobs.submit(request[PRINCIPAL], body, idempotency_key=key)
+    # The canonical log line names the new job: the one line that ties a submit to it.
+    note_job(record.id)
     headers = {"Location": f"/v1/jobs/{record.id}"}
     wait = prefer_wait(request, request.app[SETTINGS].max_wait_seconds)
     if wait is not None:
