@@ -76,7 +76,10 @@ async def get_job(request: web.Request) -> web.Response:
 
 async def list_jobs(request: web.Request) -> web.Response:
     status = query_choice(request, "status", tuple(s.value for s in JobStatus))
-    provider = request.query.get("provider") or None
+    # Like status: a provider this gateway does not have is a mistake to say, not an
+    # empty page that looks like "no jobs".
+    configured = tuple(p.name for p in request.app[SETTINGS].providers)
+    provider = query_choice(request, "provider", configured)
     page_size = query_int(request, "page_size", 50, 1, 100)
     token = request.query.get("page_token") or None
     if token is not None and decode_cursor(token) is None:
