@@ -45,6 +45,20 @@ class ContractExamples:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialCheck:
+    """One cheap, read-only, authenticated call that tells whether a credential and base
+    URL work (``gateway check-provider``): it creates nothing and costs no inference."""
+
+    #: Path under the provider's base URL, query included.
+    path: str
+    #: Answers that mean "credential accepted". A provider with no list endpoint is asked
+    #: for an id that cannot exist: a 404 then proves the key passed authentication.
+    ok_statuses: frozenset[int] = frozenset({200})
+    #: What an accepted answer shows, when it is not plain (a 404 that means OK).
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderType:
     name: str
     capabilities: Capabilities
@@ -62,3 +76,5 @@ class ProviderType:
     #: (``/api`` for Modzy, empty for the others).
     base_path: str
     examples: ContractExamples
+    #: How ``gateway check-provider`` tries a credential.
+    credential_check: CredentialCheck = CredentialCheck("/")

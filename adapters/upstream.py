@@ -38,6 +38,7 @@ from contextvars import ContextVar
 from typing import Any, Literal
 
 import aiohttp
+import structlog
 from yarl import URL
 
 from adapters.breaker import Breaker, BreakerState
@@ -81,6 +82,10 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=No
 #: gateway's request middleware: every provider call of that request, with its
 #: retries and waits, ends by then.
 DEADLINE: ContextVar[float | None] = ContextVar("gateway_request_deadline", default=None)
+
+# Each attempt at debug level (an off level costs one no-op call). The URL stays out: a
+# signed download link carries its signature, and a path may carry the caller's ids.
+_log = structlog.get_logger("adapters.upstream")
 
 #: What ``GET /v1/providers`` says of a provider (the API contract's ``state``).
 ProviderState = Literal["available", "backing_off", "circuit_open"]
@@ -227,8 +232,16 @@ class Upstream:
                         timeout=max(0.0, deadline - started),
                     )
             except ProviderError as exc:
-                self._observer.attempt(
-                    self.provider, operation, exc.code, time.monotonic() - started
+                seconds = time.monotonic() - started
+                self._observer.attempt(self.provider, operation, exc.code, seconds)
+                _log.debug(
+                    "provider_call",
+                    provider=self.provider,
+                    operation=operation,
+                    method=method,
+                    outcome=exc.code,
+                    ms=round(seconds * 1000, 1),
+                    attempt=attempt + 1,
                 )
                 # A transport failure or timeout counts against the provider; an answer we
                 # refused (too large) does not.
@@ -243,8 +256,16 @@ class Upstream:
                 if self._breaker is not None:
                     self._breaker.abandon()
                 raise
-            self._observer.attempt(
-                self.provider, operation, f"{resp.status // 100}xx", time.monotonic() - started
+            seconds = time.monotonic() - started
+            self._observer.attempt(self.provider, operation, f"{resp.status // 100}xx", seconds)
+            _log.debug(
+                "provider_call",
+                provider=self.provider,
+                operation=operation,
+                method=method,
+                status=resp.status,
+                ms=round(seconds * 1000, 1),
+                attempt=attempt + 1,
             )
             self._verdict(failed=resp.status >= 500)
             hinted = await self._honour_retry_after(resp)

@@ -72,11 +72,14 @@ class Unauthenticated(RequestRejected):
     code = "unauthenticated"
     title = "Unauthorized"
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(self, detail: str | None = None, *, reason: str = "unknown") -> None:
         super().__init__(
             detail or "A valid API key or token is required.",
             headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
         )
+        #: Why, for the log only (``missing``, ``unknown``, ``revoked``, ``malformed``,
+        #: ``expired``, ...): every caller gets the same answer whatever the reason.
+        self.reason = reason
 
 
 class Forbidden(RequestRejected):

@@ -11,7 +11,7 @@ from adapters.annolab.simulator import (
 )
 from adapters.annolab.wire import AnnoLabOptions, auth_headers
 from adapters.base import InputKind, JobInput
-from adapters.provider_type import ContractExamples, ProviderType
+from adapters.provider_type import ContractExamples, CredentialCheck, ProviderType
 
 
 def _source(name: str, source_id: int) -> JobInput:
@@ -51,6 +51,7 @@ PROVIDER_TYPE = ProviderType(
     simulator_credential=SIMULATOR_KEY,
     base_path="",
     examples=EXAMPLES,
+    credential_check=CredentialCheck("/v1/api-key/info"),
 )
 
 __all__ = [

@@ -12,7 +12,7 @@ from adapters.llamacloud.simulator import (
     fast_simulator,
 )
 from adapters.llamacloud.wire import MODEL_ID, LlamaCloudOptions, auth_headers
-from adapters.provider_type import ContractExamples, ProviderType
+from adapters.provider_type import ContractExamples, CredentialCheck, ProviderType
 from adapters.upstream import Upstream
 
 __all__ = [
@@ -73,4 +73,5 @@ PROVIDER_TYPE = ProviderType(
         bad_option_pointer="/options/provider/rules",
         unsupported_input=JobInput(name="plain", kind=InputKind.TEXT, text="An invoice."),
     ),
+    credential_check=CredentialCheck("/api/v2/classify?page_size=1"),
 )

@@ -20,7 +20,7 @@ from adapters.modzy.simulator import (
     fast_simulator,
 )
 from adapters.modzy.wire import ModzyOptions, auth_headers
-from adapters.provider_type import ContractExamples, ProviderType
+from adapters.provider_type import ContractExamples, CredentialCheck, ProviderType
 
 
 def _text(name: str, text: str) -> JobInput:
@@ -58,6 +58,7 @@ PROVIDER_TYPE = ProviderType(
     simulator_credential=SIMULATOR_KEY,
     base_path="/api",
     examples=EXAMPLES,
+    credential_check=CredentialCheck("/models?per-page=1"),
 )
 
 __all__ = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.base import InputKind, JobInput
-from adapters.provider_type import ContractExamples, ProviderType
+from adapters.provider_type import ContractExamples, CredentialCheck, ProviderType
 from adapters.vody.adapter import CAPABILITIES, VodyAdapter
 from adapters.vody.simulator import (
     SIMULATOR_KEY,
@@ -51,6 +51,11 @@ PROVIDER_TYPE = ProviderType(
     simulator_credential=SIMULATOR_KEY,
     base_path="",
     examples=EXAMPLES,
+    credential_check=CredentialCheck(
+        "/inference/gateway-credential-check/status",
+        ok_statuses=frozenset({404}),
+        note="key accepted; the probe asked for an inference that does not exist",
+    ),
 )
 
 __all__ = [

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import InputKind, JobInput
-from adapters.provider_type import ContractExamples, ProviderType
+from adapters.provider_type import ContractExamples, CredentialCheck, ProviderType
 from adapters.woodwide.adapter import CAPABILITIES, WoodWideAdapter
 from adapters.woodwide.simulator import (
     SIM_STATE,
@@ -76,6 +76,7 @@ PROVIDER_TYPE = ProviderType(
     simulator_credential=SIMULATOR_KEY,
     base_path="",
     examples=EXAMPLES,
+    credential_check=CredentialCheck("/models"),
 )
 
 __all__ = [

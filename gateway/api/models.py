@@ -149,6 +149,8 @@ class Counts(_Response):
     succeeded: int
     failed: int
     pending: int
+    #: Items a cancel stopped before they finished (they add up to ``total`` with the rest).
+    cancelled: int = 0
 
 
 class UpstreamRef(_Response):
@@ -227,6 +229,8 @@ class ModelInfo(_Response):
     provider: str
     aliases: list[str]
     output_type: str
+    #: What the configuration says the model does (``providers[].models[].description``).
+    description: str | None = None
 
 
 class ModelList(_Response):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from adapters.base import Counts, ErrorInfo, ItemResult
+from adapters.base import Counts, ErrorInfo, ItemResult, JobStatus
 from gateway.api import models
 from gateway.state.store import JobRecord
 
@@ -17,6 +17,11 @@ def error_view(error: ErrorInfo | None) -> models.ErrorBody | None:
 
 def job_view(record: JobRecord) -> models.Job:
     counts = record.counts or Counts.all_pending(len(record.input_names))
+    # A cancelled job has nothing pending: what had not finished was cancelled with it
+    # (as each such item's own status says in its results).
+    pending, cancelled = counts.pending, 0
+    if record.status is JobStatus.CANCELLED:
+        pending, cancelled = 0, counts.pending
     return models.Job(
         id=record.id,
         model=record.model,
@@ -27,7 +32,8 @@ def job_view(record: JobRecord) -> models.Job:
             total=counts.total,
             succeeded=counts.succeeded,
             failed=counts.failed,
-            pending=counts.pending,
+            pending=pending,
+            cancelled=cancelled,
         ),
         created_at=record.created_at,
         updated_at=record.updated_at,

@@ -2,9 +2,13 @@
 
 **The limit.** An address may fail at most ``limit`` times in any ``window_seconds``: a
 sliding log of its recent failures, not a rate, so "20 per minute" means 20 in any 60
-seconds, never 20 at once and then one more every 3 s. Past it, the address gets 429 with
-``Retry-After`` (until its oldest failure leaves the window) before its credential is
-looked at, so a guesser learns nothing of a hit from a miss.
+seconds, never 20 at once and then one more every 3 s. Past it, a credential from the
+address that does not verify gets 429 with ``Retry-After`` (until its oldest failure
+leaves the window) instead of 401; one that verifies still goes through (the auth
+middleware checks it first), so a neighbour's mistyped keys behind a shared egress deny
+no one else there. The price: a guesser over the limit still tells a hit (200) from a
+miss (429), so the limit slows the noise of guessing, not a guess at a weak key; API keys
+must be long random strings (the README says how to make one).
 
 **Charged before it is checked.** Every credential not known good (below) is charged as
 a failure *before* it is checked, and the charge is given back when it verifies: guesses
@@ -12,11 +16,9 @@ sent at once, to one replica or to many, cannot slip through between a check and
 A request with no credential at all is not a guess and is not charged.
 
 **Known good.** A credential that verified from an address is remembered there (as a
-digest) for ``KNOWN_GOOD_SECONDS``, and from that address it is checked, never refused,
-even while the address is over its limit: a neighbour's mistyped keys behind a shared
-egress do not lock out a client that was already working. A credential that never
-verified from the address waits like any guess. A known one that fails (an expired
-token) is forgotten and its failure counted.
+digest) for ``KNOWN_GOOD_SECONDS``, and from that address it costs no charge (and, with
+Redis, no Redis trip for half that time). A known one that fails (an expired token) is
+forgotten and its failure counted.
 
 **Where.** With Redis, the log and the known-good set are shared by every replica
 (``gateway.limits.auth_failures``: one script per decision, timed by Redis's clock), and

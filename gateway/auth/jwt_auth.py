@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-import structlog
 from cryptography.hazmat.primitives import serialization
 
 from gateway.auth.jwks import JwksCache
@@ -29,10 +28,22 @@ from gateway.auth.principals import Principal
 from gateway.auth.settings import KID_PATTERN, SCOPES, JwtKeySettings, JwtSettings
 from gateway.errors import Unauthenticated
 
-_log = structlog.get_logger("gateway.auth")
 _KID = re.compile(KID_PATTERN)
 _TENANT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+ -]{0,255}$")
+
+
+#: PyJWT's exception names, as the log's reasons.
+_REASONS = {
+    "ExpiredSignatureError": "expired",
+    "ImmatureSignatureError": "not_yet_valid",
+    "InvalidAudienceError": "wrong_audience",
+    "InvalidIssuerError": "wrong_issuer",
+    "InvalidIssuedAtError": "bad_iat",
+    "MissingRequiredClaimError": "missing_claim",
+    "DecodeError": "malformed",
+    "InvalidTokenError": "malformed",
+}
 
 
 class TokenRejected(Exception):
@@ -74,8 +85,8 @@ class JwtVerifier:
         try:
             return await self._verify(token)
         except TokenRejected as exc:
-            _log.info("jwt_rejected", reason=str(exc))
-            raise Unauthenticated() from None
+            # Logged once, by the auth middleware, with the address and the reason.
+            raise Unauthenticated(reason=_REASONS.get(str(exc), str(exc))) from None
 
     async def _verify(self, token: str) -> Principal:
         if len(token) > self._s.max_token_bytes:

@@ -49,10 +49,25 @@ class ApiKeyAuthenticator:
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The principal for a request's credential; raises ``Unauthenticated``."""
         credential = credential_from(headers)
-        principal = self.lookup(credential.value) if credential is not None else None
+        if credential is None:
+            raise Unauthenticated(reason=missing_reason(headers))
+        principal = self.lookup(credential.value)
         if principal is None:
-            raise Unauthenticated()
+            raise Unauthenticated(reason=self.refusal(credential.value))
         return principal
+
+    def refusal(self, key: str) -> str:
+        """Why a key is refused, for the log: ``revoked`` (a configured key whose id the
+        log may then name) or ``unknown``."""
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        found = self._by_hash.get(digest)
+        return "revoked" if found is not None and found.revoked else "unknown"
+
+    def key_id(self, key: str) -> str | None:
+        """The configured id of a key (revoked or not); None for an unknown one."""
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        found = self._by_hash.get(digest)
+        return found.id if found is not None else None
 
     def lookup(self, key: str) -> Principal | None:
         """The principal for an API key; None when unknown or revoked (alike)."""
@@ -85,14 +100,24 @@ class Authenticator:
         """The principal for a request's credential; raises ``Unauthenticated``."""
         credential = credential_from(headers)
         if credential is None:
-            raise Unauthenticated()
+            raise Unauthenticated(reason=missing_reason(headers))
         principal = self._api_keys.lookup(credential.value)
         if principal is not None:
             return principal
         # The contract takes JWTs in ``Authorization: Bearer`` only, not in X-API-Key.
         if self._tokens is not None and credential.bearer and looks_like_jwt(credential.value):
             return await self._tokens.verify(credential.value)
-        raise Unauthenticated()
+        raise Unauthenticated(reason=self._api_keys.refusal(credential.value))
+
+    def revoked_key_id(self, key: str) -> str | None:
+        """The id of a configured key, for the log line of its refusal."""
+        return self._api_keys.key_id(key)
+
+
+def missing_reason(headers: Mapping[str, str]) -> str:
+    """``malformed`` when an Authorization header was sent but holds no bearer
+    credential (another scheme, no value), ``missing`` when nothing was sent."""
+    return "malformed" if headers.get("Authorization") else "missing"
 
 
 def looks_like_jwt(credential: str) -> bool:

@@ -22,7 +22,7 @@ from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource
 
 from gateway.auth.settings import AuthSettings, resolve_auth
-from gateway.config import checks
+from gateway.config import checks, yaml_lines
 from gateway.config.settings import ConfigError, ProviderSettings, Settings
 from gateway.jobs.settings import WebhookSettings
 
@@ -35,19 +35,28 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """
     data: dict[str, Any] = {}
     base_dir = Path.cwd()
+    root: yaml.Node | None = None
+    source: str | None = None
     if path is not None:
         path = Path(path)
+        source = str(path)
         base_dir = path.resolve().parent
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([("<file>", f"cannot read {path}: {exc.strerror}")]) from None
+        try:
+            loaded, root = _parse_yaml(text, str(path))
         except yaml.YAMLError as exc:
-            raise ConfigError([("<file>", f"not valid YAML: {exc}")]) from None
+            raise ConfigError(
+                [("<file>", f"not valid YAML: {_yaml_problem(exc)}")],
+                lines=[_yaml_line(exc)],
+                source=str(path),
+            ) from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError([("<file>", "the top level must be a mapping")])
+            raise ConfigError([("<file>", "the top level must be a mapping")], source=str(path))
         data = loaded
 
     # The merged input of every source (file, environment, overrides), kept for the
@@ -84,23 +93,57 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         # Report the cross-field and credential problems of the parts that did
         # validate too: one run of check-config lists everything.
         view = checks.ConfigView.lenient(merged or data)
-        problems = _problems(exc, merged or data)
-        problems += _resolve(view, base_dir, os.environ)[3]
-        raise ConfigError(problems) from None
+        problems, lines = _problems(exc, merged or data, root)
+        more = _resolve(view, base_dir, os.environ)[3]
+        problems += more
+        lines += [yaml_lines.line_of_path(root, p) for p, _ in more]
+        raise ConfigError(problems, lines=lines, source=source) from None
     providers, auth, webhooks, problems = _resolve(
         checks.ConfigView.of(settings), base_dir, os.environ
     )
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(
+            problems, lines=[yaml_lines.line_of_path(root, p) for p, _ in problems], source=source
+        )
     return settings.model_copy(update={"providers": providers, "auth": auth, "webhooks": webhooks})
 
 
-def _problems(exc: ValidationError, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _parse_yaml(text: str, name: str) -> tuple[Any, yaml.Node | None]:
+    """The document, and its node tree (each node knows its line), from one parse."""
+    loader = yaml.SafeLoader(text)
+    # Marks (and so every error) name the file, not "<unicode string>".
+    loader.name = name
+    try:
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
+    finally:
+        loader.dispose()
+
+
+def _yaml_line(exc: yaml.YAMLError) -> int | None:
+    mark = getattr(exc, "problem_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """``mapping values are not allowed here (column 9)``, without yaml's own excerpt."""
+    mark = getattr(exc, "problem_mark", None)
+    what = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    out = f"{context}, {what}" if context else what
+    return f"{out} (column {mark.column + 1})" if mark is not None else out
+
+
+def _problems(
+    exc: ValidationError, data: Mapping[str, Any], root: yaml.Node | None
+) -> tuple[list[tuple[str, str]], list[int | None]]:
     out = []
+    lines = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
-        out.append((_path(loc, data), err["msg"]))
-    return out
+        out.append((_path(loc, data), yaml_lines.explain(err, Settings)))
+        lines.append(yaml_lines.line_of(root, loc))
+    return out, lines
 
 
 def _path(loc: list[str], data: Mapping[str, Any]) -> str:

@@ -196,6 +196,25 @@ class Settings(BaseSettings):
 class ConfigError(Exception):
     """The configuration is invalid; ``problems`` holds ``(field path, message)`` pairs."""
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        problems: list[tuple[str, str]],
+        *,
+        lines: list[int | None] | None = None,
+        source: str | None = None,
+    ) -> None:
         self.problems = problems
+        #: Per problem, the line of the configuration file it is about (None: not in
+        #: the file, e.g. set by a GATEWAY_* variable, or missing altogether).
+        self.lines = lines if lines is not None else [None] * len(problems)
+        #: The configuration file's name, when there is one.
+        self.source = source
         super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
+
+    def located(self) -> list[str]:
+        """One line per problem, ``file:line: path: message`` where the line is known."""
+        out = []
+        for (path, message), line in zip(self.problems, self.lines, strict=False):
+            where = f"{self.source}:{line}: " if self.source and line else ""
+            out.append(f"{where}{path}: {message}")
+        return out

@@ -8,6 +8,9 @@ from adapters.base import ModelRef
 from gateway.config.settings import MODEL_REF, ModelSettings, Settings
 from gateway.errors import NotFound
 
+#: Where a caller who named no known model finds the ones there are.
+_SEE_MODELS = " GET /v1/models lists every model and alias this gateway serves."
+
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
@@ -35,18 +38,21 @@ class ModelCatalog:
         if m is None:
             raise NotFound(
                 f"Unknown model {name!r}: use '<provider>/<model>[@<version>]' or an alias."
+                + _SEE_MODELS
             )
         provider = self._providers.get(m["provider"])
         if provider is None:
-            raise NotFound(f"Unknown provider {m['provider']!r}.")
+            raise NotFound(f"Unknown provider {m['provider']!r}." + _SEE_MODELS)
         version = m["version"]
         output_type = "json"
         if provider.models:
             known = next((x for x in provider.models if x.id == m["model"]), None)
             if known is None:
-                raise NotFound(f"Provider {provider.name!r} has no model {m['model']!r}.")
+                raise NotFound(
+                    f"Provider {provider.name!r} has no model {m['model']!r}." + _SEE_MODELS
+                )
             if version is not None and known.version is not None and version != known.version:
-                raise NotFound(f"Model {m['model']!r} has no version {version!r}.")
+                raise NotFound(f"Model {m['model']!r} has no version {version!r}." + _SEE_MODELS)
             version = version or known.version
             output_type = known.output_type
         ref = ModelRef(provider=provider.name, model_id=m["model"], version=version)

@@ -160,8 +160,11 @@ class Verdict:
         if not self.buckets:
             return {}
         policy = self.policy_header or policy_header(self.buckets)
+        # r is capped at q: a burst larger than the rate lets more through at once than
+        # the policy's q, and a header whose r exceeds its q reads as a broken policy. A
+        # caller told "r=q" may spend its whole quota now, which is still true.
         state = ", ".join(
-            f'"{b.name}";r={d.remaining};t={d.reset_seconds}'
+            f'"{b.name}";r={min(d.remaining, b.rate.requests)};t={d.reset_seconds}'
             for b, d in zip(self.buckets, self.decisions, strict=True)
         )
         return {"RateLimit-Policy": policy, "RateLimit": state}

@@ -28,6 +28,8 @@ class RequestFacts:
     #: "hit" when answered from what the gateway holds, "miss" when the provider was asked.
     cache: str | None = None
     provider: str | None = None
+    #: The job the request created or addressed (a submit learns it only when answered).
+    job_id: str | None = None
     tenant: str | None = None
     key_id: str | None = None
     #: ``RateLimit-Policy`` and ``RateLimit`` for the answer, once a limit was checked.
@@ -50,6 +52,12 @@ def note_provider(provider: str) -> None:
     facts = FACTS.get()
     if facts is not None:
         facts.provider = provider
+
+
+def note_job(job_id: str) -> None:
+    facts = FACTS.get()
+    if facts is not None:
+        facts.job_id = job_id
 
 
 @contextmanager

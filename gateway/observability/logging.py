@@ -211,11 +211,48 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+#: What the console's canonical request line leaves out: its first words say the method,
+#: route, status and time; the tenant and key are in the JSON format for whoever audits.
+_CONSOLE_REQUEST_DROP = ("method", "route", "path", "status", "duration_ms", "tenant", "key_id")
+
+
+def console_compact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor for the console format: short lines a person reads.
+
+    No ``key=None`` filler on any line. The canonical request line reads
+    ``POST /v1/jobs 202 14ms job=job_… provider=modzy cache=miss``: zero waits, an
+    allowed rate decision and the request id (but on a 5xx, which someone will look up)
+    are left out. The JSON format keeps every field: dashboards and tests read them.
+    """
+    for key in [k for k, v in event.items() if v is None]:
+        del event[key]
+    if event.get("event") == "request" and "method" in event and "status" in event:
+        status = event["status"]
+        ms = event.get("duration_ms", 0.0)
+        head = f"{event['method']} {event.get('route', event.get('path', '?'))} {status} {ms:.0f}ms"
+        for key in _CONSOLE_REQUEST_DROP:
+            event.pop(key, None)
+        for key in ("upstream_ms", "wait_ms"):
+            if not event.get(key):
+                event.pop(key, None)
+        if event.get("ratelimit") == "allowed":
+            del event["ratelimit"]
+        if not (isinstance(status, int) and status >= 500):
+            event.pop("request_id", None)
+        if "job_id" in event:
+            event["job"] = event.pop("job_id")
+        event["event"] = head
+    return event
+
+
 def configure_logging(fmt: str = "json", level: str = "info") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # A person reading the console wants the time of day; JSON keeps the full instant.
+        structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False)
+        if fmt == "console"
+        else structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
@@ -230,7 +267,7 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         else structlog.processors.format_exc_info
     )
     # JSON escapes control characters itself; the console renderer writes strings raw.
-    last: list[Any] = [redact] if fmt == "json" else [redact, escape_controls]
+    last: list[Any] = [redact] if fmt == "json" else [redact, console_compact, escape_controls]
     structlog.configure(
         processors=[*shared, tracebacks, *last, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -86,7 +86,13 @@ class TestLifecycle:
 
         done = await wait_done(h, job["id"])
         assert done["status"] == "succeeded"
-        assert done["counts"] == {"total": 3, "succeeded": 3, "failed": 0, "pending": 0}
+        assert done["counts"] == {
+            "total": 3,
+            "succeeded": 3,
+            "failed": 0,
+            "pending": 0,
+            "cancelled": 0,
+        }
         assert done["upstream"]["status"] == "COMPLETED"
         assert done["finished_at"] is not None
 
@@ -180,8 +186,8 @@ class TestLifecycle:
         page2 = await resp.json()
         assert [j["id"] for j in page2["jobs"]] == [ids[0]]
         assert page2["next_page_token"] is None
-        resp = await h.client.get("/v1/jobs?provider=nope", headers=AUTH)
-        assert (await resp.json())["jobs"] == []
+        resp = await h.client.get("/v1/jobs?provider=modzy", headers=AUTH)
+        assert [j["id"] for j in (await resp.json())["jobs"]] == ids[::-1]
 
 
 class TestResults:
@@ -345,6 +351,13 @@ class TestCancel:
         body = await resp.json()
         assert resp.status == 200, body
         assert body["status"] == "cancelled" and body["done"] is True
+        # Nothing is still pending in a cancelled job: its unfinished items were cancelled.
+        n = len(text_inputs())
+        assert body["counts"] == {
+            "total": n, "succeeded": 0, "failed": 0, "pending": 0, "cancelled": n
+        }  # fmt: skip
+        again = await (await h.client.get(f"/v1/jobs/{job['id']}", headers=AUTH)).json()
+        assert again["counts"] == body["counts"]
         res = await (await h.client.get(f"/v1/jobs/{job['id']}/results", headers=AUTH)).json()
         assert {i["status"] for i in res["items"]} == {"cancelled"}
         resp = await h.client.delete(f"/v1/jobs/{job['id']}", headers=AUTH)
@@ -397,6 +410,11 @@ class TestRequestErrors:
         await problem(
             await submit(h, {"model": "ghost/x", "inputs": text_inputs()}), 404, "not_found"
         )
+        answer = await problem(
+            await submit(h, {"model": "nonsense", "inputs": text_inputs()}), 404, "not_found"
+        )
+        # Where to find the names that do work.
+        assert "GET /v1/models" in answer["detail"]
 
     async def test_webhooks_are_refused_with_the_engine_off(self, h):
         """Only the engine sees every job finish (tests/api/test_webhooks.py has the rest)."""
@@ -416,6 +434,12 @@ class TestRequestErrors:
         await problem(
             await h.client.get("/v1/jobs?status=weird", headers=AUTH), 422, "validation_failed"
         )
+        # A provider this gateway does not have, like a status it does not know.
+        bogus = await problem(
+            await h.client.get("/v1/jobs?provider=bogus", headers=AUTH), 422, "validation_failed"
+        )
+        assert bogus["errors"][0]["pointer"] == "/provider"
+        assert (await h.client.get("/v1/jobs?provider=modzy", headers=AUTH)).status == 200
         await problem(
             await h.client.get("/v1/jobs?page_size=x", headers=AUTH), 422, "validation_failed"
         )
@@ -634,6 +658,26 @@ class TestOperations:
         sentiment = next(m for m in body["models"] if m["id"] == "modzy/ed542963de@1.0.1")
         assert sentiment["aliases"] == ["sentiment"]
         assert sentiment["output_type"] == "classification"
+        assert sentiment["description"] is None  # the configuration gives it none
+
+    async def test_models_carry_the_configured_description(self, make_gateway):
+        from gateway.config.settings import ModelSettings
+
+        model = ModelSettings(
+            id="ed542963de", version="1.0.1", output_type="classification",
+            description="Sentiment analysis (text)",
+        )  # fmt: skip
+        h = await make_gateway(["modzy"], provider_over={"modzy": {"models": [model]}})
+        body = await (await h.client.get("/v1/models", headers=AUTH)).json()
+        assert body["models"] == [
+            {
+                "id": "modzy/ed542963de@1.0.1",
+                "provider": "modzy",
+                "aliases": ["sentiment"],
+                "output_type": "classification",
+                "description": "Sentiment analysis (text)",
+            }
+        ]
 
     async def test_unknown_route_and_method(self, h):
         await problem(await h.client.get("/v2/nothing", headers=AUTH), 404, "not_found")

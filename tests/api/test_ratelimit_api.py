@@ -341,3 +341,17 @@ async def test_an_exhausted_daily_quota_sends_nothing_to_the_provider(make_gatew
     # Another tenant has its own (default) quota.
     assert (await h.client.post("/v1/jobs", json=job(), headers=OTHER_AUTH)).status == 202
     assert sample(h, "gateway_ratelimit_decisions_total", policy="daily_jobs", outcome="limited")
+
+
+async def test_remaining_never_exceeds_the_quota_with_a_burst_larger_than_the_rate(
+    make_gateway,
+):
+    """Issue 15: 1000/s with a burst of 2000 once answered ``q=1000`` with ``r=2000``."""
+    h = await make_gateway(
+        ratelimit=ratelimit(per_key={"read": {"requests": 1000, "per_seconds": 1, "burst": 2000}})
+    )
+    resp = await h.client.get("/v1/models", headers=AUTH)
+    assert resp.status == 200
+    assert resp.headers["RateLimit-Policy"] == '"read";q=1000;w=1'
+    state = re.fullmatch(r'"read";r=(\d+);t=\d+', resp.headers["RateLimit"])
+    assert state is not None and int(state[1]) == 1000, resp.headers["RateLimit"]

@@ -315,6 +315,10 @@ async def test_serve_writes_only_json_lines_with_request_ids_and_no_credentials(
 
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]  # every line is JSON
     assert lines[0]["event"] == "serving"
+    assert lines[0]["listening_on"] == f"http://127.0.0.1:{port}"
+    assert lines[0]["providers"] == ["modzy"] and lines[0]["engine"] == "on"
+    assert lines[0]["redis"].startswith("none")
+    assert lines[-1]["event"] == "stopped"
     requests = [e for e in lines if e["event"] == "request"]
     # One canonical line per request, carrying the id the caller saw.
     assert [e["request_id"] for e in requests] == ids
@@ -324,6 +328,7 @@ async def test_serve_writes_only_json_lines_with_request_ids_and_no_credentials(
     done = [e for e in requests if e["route"] == "/v1/jobs" and e["status"] == 200]
     assert done[0]["tenant"] == "acme" and done[0]["key_id"] == "acme-svc"
     assert done[0]["provider"] == "modzy" and done[0]["upstream_ms"] > 0
+    assert done[0]["job_id"].startswith("job_")  # the submit's line names the new job
     # Lines written inside a request carry its id; the rest are process-level.
     # The unparseable request's line carries the id its 400 answer carried.
     unparsed = [e for e in lines if e["event"] == "bad_http_request"]
@@ -333,7 +338,7 @@ async def test_serve_writes_only_json_lines_with_request_ids_and_no_credentials(
     outside = [e for e in lines if "request_id" not in e]
     # Start-up and the drain, aiohttp's own lines, and the job engine's work, which no
     # request does (its lines carry the job id instead).
-    allowed = {"serving", "draining", "aiohttp.server", "engine_job_finished"}
+    allowed = {"serving", "draining", "stopped", "aiohttp.server", "engine_job_finished"}
     assert all("job_id" in e for e in outside if e["event"].startswith("engine_"))
     assert {e.get("logger") or e["event"] for e in outside} <= allowed, outside
     assert any(e["event"] == "provider_error" for e in in_request)

@@ -126,7 +126,7 @@ class TestNegativeMatrix:
         assert jwks.canary_hits == 0
         logged = json.dumps(captured_logs, default=str)
         assert all(t not in logged for t in tokens.values())
-        reasons = {e.get("reason") for e in captured_logs if e.get("event") == "jwt_rejected"}
+        reasons = {e.get("reason") for e in captured_logs if e.get("event") == "auth_failed"}
         assert {"algorithm_not_allowed", "bad_kid", "unsupported_crit"} <= reasons
 
     async def test_unknown_kid_fetches_the_configured_jwks_once_per_interval(

@@ -14,6 +14,7 @@ from gateway.api.views import dump, job_view
 from gateway.errors import FieldError, ValidationFailed
 from gateway.http.keys import JOBS, PRINCIPAL, SETTINGS
 from gateway.http.parsing import prefer_wait, query_choice, query_int, read_model
+from gateway.observability.context import note_job
 from gateway.state.store import decode_cursor
 
 
@@ -46,6 +47,8 @@ async def submit_job(request: web.Request) -> web.Response:
     body = await read_model(request, JobCreate)
     jobs = request.app[JOBS]
     record, replayed = await jobs.submit(request[PRINCIPAL], body, idempotency_key=key)
+    # The canonical log line names the new job: the one line that ties a submit to it.
+    note_job(record.id)
     headers = {"Location": f"/v1/jobs/{record.id}"}
     wait = prefer_wait(request, request.app[SETTINGS].max_wait_seconds)
     if wait is not None:
@@ -73,7 +76,10 @@ async def get_job(request: web.Request) -> web.Response:
 
 async def list_jobs(request: web.Request) -> web.Response:
     status = query_choice(request, "status", tuple(s.value for s in JobStatus))
-    provider = request.query.get("provider") or None
+    # Like status: a provider this gateway does not have is a mistake to say, not an
+    # empty page that looks like "no jobs".
+    configured = tuple(p.name for p in request.app[SETTINGS].providers)
+    provider = query_choice(request, "provider", configured)
     page_size = query_int(request, "page_size", 50, 1, 100)
     token = request.query.get("page_token") or None
     if token is not None and decode_cursor(token) is None:

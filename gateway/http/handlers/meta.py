@@ -61,6 +61,7 @@ async def list_models(request: web.Request) -> web.Response:
             provider=p.name,
             aliases=catalog.aliases_of(p.name, m),
             output_type=m.output_type,
+            description=m.description,
         )
         for p in settings.providers
         for m in p.models

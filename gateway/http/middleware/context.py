@@ -94,6 +94,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             upstream_ms=round(facts.upstream_seconds * 1000, 2),
             wait_ms=round(facts.wait_seconds * 1000, 2),
             provider=facts.provider,
+            job_id=facts.job_id or _job_in_path(request),
             cache=facts.cache,
             tenant=facts.tenant,
             key_id=facts.key_id,
@@ -102,6 +103,13 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         DEADLINE.reset(deadline_token)
         REQUEST_ID.reset(rid_token)
         FACTS.reset(facts_token)
+
+
+def _job_in_path(request: web.Request) -> str | None:
+    """The ``{job_id}`` of a matched job route (reads, cancel, results, events), if it
+    looks like an id at all: the path is the caller's text."""
+    job_id = request.match_info.get("job_id") if request.match_info is not None else None
+    return job_id if job_id is not None and _SANE_ID.match(job_id) else None
 
 
 def _decorate(response: web.StreamResponse, facts: RequestFacts) -> None:
