@@ -16,6 +16,8 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/v1/jobs/{job_id}", jobs.cancel_job)
     r.add_get("/v1/jobs/{job_id}/events", events.job_events, allow_head=False)
     r.add_get("/v1/jobs/{job_id}/results", results.get_results, allow_head=False)
+    r.add_get("/v1/jobs/{job_id}/results.csv", results.export_csv, allow_head=False)
+    r.add_get("/v1/jobs/{job_id}/results.ndjson", results.export_ndjson, allow_head=False)
     r.add_get("/v1/jobs/{job_id}/results/{input}", results.get_result_item, allow_head=False)
     r.add_get("/v1/providers", meta.list_providers, allow_head=False)
     r.add_get("/v1/models", meta.list_models, allow_head=False)
