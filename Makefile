@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime
 HELM   := .tools/helm/helm
 
-.PHONY: demo test lint typecheck unit simulate clean prometheus-tools lock
+.PHONY: demo test lint typecheck unit simulate clean prometheus-tools chromium lock
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,7 +49,21 @@ prometheus-tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && \
 	  { service prometheus stop >/dev/null 2>&1 || true; }; }
 
-test: lint typecheck $(HELM) prometheus-tools
+# The API documentation and client tests (tests/api_docs/) run node tools from npm, pinned by
+# tests/node/package-lock.json: Redocly's linter, openapi-typescript with tsc, playwright-core
+# (no install scripts: it downloads no browser; the tests drive Debian's chromium).
+NODE_TOOLS := tests/node/node_modules/.installed
+$(NODE_TOOLS): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(NODE_TOOLS)
+
+# The browser the /docs test drives: Debian's chromium, installed once (as root, as on CI).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: lint typecheck $(HELM) prometheus-tools $(NODE_TOOLS) chromium
 	$(BIN)/pytest
 
 # requirements.lock, the image's hashed dependencies: after changing pyproject.toml's dependencies.
@@ -57,7 +71,7 @@ lock: $(STAMP)
 	PYTHON=$(PYTHON) bash tools/lock-requirements.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/node/node_modules
 
 # Benchmarks (bench/, README "Benchmarks"): about 4 minutes on 2 cores; needs wrk (Debian's
 # package, installed here if missing) and Redis on 127.0.0.1:6379; writes bench/results/.

@@ -117,6 +117,9 @@ def problems(*statuses: int) -> dict[str, Any]:
     return out
 
 
+# Optional parameters have no ``example``: Swagger UI's "Try it out" fills them in and
+# sends them (a Prefer: wait, a reused Idempotency-Key, a stale page_token). Path
+# parameters do, being required anyway.
 JOB_ID = {
     "name": "job_id",
     "in": "path",
@@ -132,7 +135,6 @@ PREFER = {
     # No pattern: RFC 7240 says a preference the server does not understand is ignored.
     "description": "wait=<seconds> (at most 60): hold the answer until the job is done.",
     "schema": {"type": "string"},
-    "example": "wait=10",
 }
 LAST_EVENT_ID = {
     "name": "Last-Event-ID",
@@ -140,7 +142,6 @@ LAST_EVENT_ID = {
     "required": False,
     "description": "The id of the last event the client has: only later changes are sent.",
     "schema": {"type": "string", "pattern": "^[0-9]{1,30}$"},
-    "example": "3",
 }
 REQUEST_ID = {
     "name": "X-Request-ID",
@@ -149,7 +150,6 @@ REQUEST_ID = {
     # Never refused: an id that is not 1-128 of [A-Za-z0-9._:@/+=-] is replaced by a new one.
     "description": "Echoed back when 1-128 of [A-Za-z0-9._:@/+=-]; otherwise a new id is used.",
     "schema": {"type": "string"},
-    "example": "checkout-7f3a",
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -160,7 +160,6 @@ IDEMPOTENCY_KEY = {
         "with another body it is a 422."
     ),
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
-    "example": "order-1234-sentiment",
 }
 INCLUDE = {
     "name": "include",
@@ -168,28 +167,24 @@ INCLUDE = {
     # Comma-separated; names other than ``raw`` are ignored, not refused.
     "description": "Comma-separated extras; `raw` adds each item's provider output.",
     "schema": {"type": "string"},
-    "example": "raw",
 }
 ITEM_STATUS = {
     "name": "status",
     "in": "query",
     "description": "Only items of this status (`pending`: not finished yet).",
     "schema": {"type": "string", "enum": ["succeeded", "failed", "pending"]},
-    "example": "succeeded",
 }
 JOB_STATUS = {
     "name": "status",
     "in": "query",
     "description": "Only jobs of this status.",
     "schema": {"$ref": "#/components/schemas/JobStatus"},
-    "example": "succeeded",
 }
 PROVIDER = {
     "name": "provider",
     "in": "query",
     "description": "Only jobs of this provider.",
     "schema": {"type": "string"},
-    "example": "modzy",
 }
 INPUT = {
     "name": "input",
@@ -210,13 +205,11 @@ def page(default: int, maximum: int) -> list[dict[str, Any]]:
             # (tests/security/test_fuzz.py says so to schemathesis).
             "description": f"Items per page, 1..{maximum}; other sizes are clamped.",
             "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
-            "example": default,
         },
         {
             "name": "page_token",
             "in": "query",
             "description": "The next_page_token of the previous page, for the same query.",
             "schema": {"type": "string"},
-            "example": "eyJvIjogMSwgInMiOiAiIn0",
         },
     ]

@@ -7,9 +7,10 @@ nothing is written twice:
 * an input is a ``name`` and exactly one of ``text``, ``data`` (+ ``content_type``),
   ``url``, ``ref``, ``record``: a model validator in ``InputItem``, which JSON Schema
   can only say as a ``oneOf`` of one variant per kind;
-* ``default: null`` on an optional request field makes openapi-typescript type the
-  field as required-but-nullable, so a body without it no longer type-checks: an absent
-  field already means null, and the default says nothing more;
+* a ``default`` on a request field makes openapi-typescript type the field as
+  required (it reads a default as "always there", which holds for answers only), so a
+  body without it no longer type-checks: request defaults move into the description,
+  and ``default: null`` goes everywhere (an absent field already means null);
 * ``title`` on every property is generator noise (openapi-python-client names nested
   classes after it).
 """
@@ -17,6 +18,7 @@ nothing is written twice:
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -34,6 +36,8 @@ _KINDS = {
 }
 
 _REQUESTS = (models.JobCreate,)
+#: The schemas of request bodies (``_REQUESTS`` and what they nest).
+_REQUEST_SCHEMAS = ("JobCreate", "JobOptions", "InputItem")
 _RESPONSES: tuple[type[BaseModel], ...] = (
     models.Job,
     models.JobList,
@@ -54,6 +58,8 @@ def component_schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = defs.get("$defs", {})
     for schema in schemas.values():
         _tidy(schema)
+    for name in _REQUEST_SCHEMAS:
+        _describe_defaults(schemas[name])
     schemas.update(_input_variants(schemas.pop("InputItem")))
     return schemas
 
@@ -71,6 +77,16 @@ def _tidy(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _tidy(value)
+
+
+def _describe_defaults(schema: dict[str, Any]) -> None:
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop:
+            default = json.dumps(prop.pop("default"))
+            lead = prop.get("description", "").rstrip(".")
+            prop["description"] = (
+                f"{lead}. Default: `{default}`." if lead else f"Default: `{default}`."
+            )
 
 
 def _non_null(prop: dict[str, Any]) -> dict[str, Any]:
@@ -94,9 +110,10 @@ def _input_variants(item: dict[str, Any]) -> dict[str, Any]:
         own = (kind, *companions)
         props: dict[str, Any] = {"name": copy.deepcopy(properties["name"])}
         props.update({k: _non_null(properties[k]) for k in own})
-        # The other kinds are left out rather than typed as null (the gateway reads a
-        # null as absent): listing them makes Redocly see overlapping variants, and a
-        # client that follows the schema never needs them.
+        # The other kinds are left out, and additionalProperties refuses them. Typed as
+        # null (the gateway reads a null as absent) they make Redocly see overlapping
+        # variants; as ``false`` openapi-python-client cannot read them; as ``not: {}``
+        # they only add untyped attributes to every generated class.
         props["fields"] = copy.deepcopy(properties["fields"])
         props["fields"]["description"] = "Extra per-item attributes a provider needs."
         out[name] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.handlers import events, jobs, meta, results
+from gateway.http.handlers import docs, events, jobs, meta, results
 from gateway.http.keys import SETTINGS
 
 
@@ -27,3 +27,7 @@ def add_routes(app: web.Application) -> None:
         # Off when /metrics is served on its own port only (gateway.http.metrics_server).
         r.add_get("/metrics", meta.metrics)
     r.add_get("/openapi.json", meta.openapi)
+    # The API browsable; no credential, like /openapi.json (gateway/http/handlers/docs.py).
+    r.add_get("/", docs.root, allow_head=False)
+    r.add_get("/docs", docs.page)
+    r.add_get("/docs/{name}", docs.asset)
