@@ -205,7 +205,10 @@ class Item(_Response):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     elapsed_ms: int | None
-    raw: Any = Field(default=None, description="Only with include=raw.")
+    raw: Any = Field(
+        default=None,
+        description="Only with include=raw: the provider's own output, any JSON value.",
+    )
 
 
 class Results(_Response):
