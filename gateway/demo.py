@@ -53,7 +53,8 @@ Gateway ready on {base}  (API key: {DEMO_KEY}; another tenant's key: demo-key-ot
 
   curl -s {h} {base}/v1/models      # every model and alias
   curl -s {h} {base}/v1/providers   # providers and what they can do
-  open {base}/openapi.json          # the API, as OpenAPI 3.1
+  open {base}/docs                  # the API, browsable; "Authorize" with {DEMO_KEY}
+  open {base}/openapi.json          # the same, as OpenAPI 3.1
 """
 
 

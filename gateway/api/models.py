@@ -18,19 +18,25 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from adapters.base import ItemStatus, JobStatus
-from adapters.outputs import Explanation, JobOutput, Output
+from adapters.base import InputKind, ItemStatus, JobStatus
+from adapters.outputs import Explanation, JobOutput, Output, OutputType
 
 
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-Timestamp = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str)]
+#: Served as an RFC 3339 string; the plain serializer would document only ``string``.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_rfc3339, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 _INPUT_NAME = r"^[A-Za-z0-9._:-]{1,128}$"
 
@@ -201,7 +207,10 @@ class Item(_Response):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     elapsed_ms: int | None
-    raw: Any = Field(default=None, description="Only with include=raw.")
+    raw: Any = Field(
+        default=None,
+        description="Only with include=raw: the provider's own output, any JSON value.",
+    )
 
 
 class Results(_Response):
@@ -212,11 +221,20 @@ class Results(_Response):
     total_size: int
 
 
+class Capabilities(_Response):
+    """What a provider can take and give."""
+
+    input_kinds: list[InputKind] = Field(description="The input kinds it accepts.")
+    output_types: list[OutputType] = Field(description="The output types its models give.")
+    cancel: bool = Field(description="Whether its jobs can be cancelled.")
+    explain: bool = Field(description="Whether it honours options.explain.")
+
+
 class ProviderInfo(_Response):
     name: str
-    type: str
+    type: Literal["modzy", "vody", "woodwide", "annolab", "llamacloud"]
     state: Literal["available", "backing_off", "circuit_open"]
-    capabilities: dict[str, Any]
+    capabilities: Capabilities
     models: list[str]
 
 
@@ -228,7 +246,7 @@ class ModelInfo(_Response):
     id: str
     provider: str
     aliases: list[str]
-    output_type: str
+    output_type: OutputType
     #: What the configuration says the model does (``providers[].models[].description``).
     description: str | None = None
 

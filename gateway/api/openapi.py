@@ -1,211 +1,161 @@
-"""``/openapi.json``: the v1 API as OpenAPI 3.1, built from the models that serve it."""
+"""``/openapi.json``: the v1 API as OpenAPI 3.1, built from the models that serve it.
+
+Written for client generators as much as for readers: one operation per media type
+(the CSV and NDJSON exports have their own, so a generated client never parses CSV as
+JSON), every answer header under ``components/headers``, an example of every request
+and answer (``gateway.api.examples``), and tags. tests/api_docs/ generates a Python and
+a TypeScript client from it and lints it with Redocly.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from gateway.api import examples
+from gateway.api.openapi_parts import (
+    HEADERS,
+    IDEMPOTENCY_KEY,
+    INCLUDE,
+    INPUT,
+    ITEM_STATUS,
+    JOB_ID,
+    JOB_STATUS,
+    LAST_EVENT_ID,
+    PREFER,
+    PROBLEM_TYPE,
+    PROVIDER,
+    READ_ERRORS,
+    REQUEST_ID,
+    headers,
+    page,
+    problems,
+)
+from gateway.api.openapi_schemas import component_schemas
 
-from gateway.api import models
-
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(name: str) -> dict[str, Any]:
-    return {"application/json": {"schema": _ref(name)}}
-
-
-def _problems(*statuses: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for s in statuses:
-        entry: dict[str, Any] = {"description": _REASONS[s], "content": _PROBLEM}
-        if s in (429, 503):
-            entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}}, **_RATELIMIT}
-        if s == 401:
-            entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
-        out[str(s)] = entry
-    return out
-
-
-#: IETF draft ratelimit-headers fields, on every /v1/ answer where limits are configured.
-_RATELIMIT = {
-    "RateLimit-Policy": {
-        "required": False,
-        "schema": {"type": "string"},
-        "description": 'The limits that apply, e.g. "read";q=100;w=60 (sent when configured).',
-    },
-    "RateLimit": {
-        "required": False,
-        "schema": {"type": "string"},
-        "description": 'What is left of each, e.g. "read";r=42;t=21 (sent when configured).',
-    },
-}
-
-_REASONS = {
-    400: "Bad request (e.g. body is not JSON)",
-    401: "Missing or bad credential",
-    403: "Scope missing or model not allowed",
-    404: "Unknown job, item, model or provider",
-    409: "Conflict",
-    413: "Body over the configured limit",
-    422: "Request not acceptable",
-    429: "Caller over its limit",
-    502: "Provider answered wrongly",
-    503: "Provider or store unavailable",
-    504: "Provider did not answer in time",
-}
-
-_READ_ERRORS = (401, 403, 404, 422, 429, 502, 503, 504)
-_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_PREFER = {
-    "name": "Prefer",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "wait=<seconds> (at most 60): hold the answer until the job is done.",
-}
-_LAST_EVENT_ID = {
-    "name": "Last-Event-ID",
-    "in": "header",
-    "required": False,
-    "description": "The id of the last event the client has: only later changes are sent.",
-    "schema": {"type": "string", "pattern": "^[0-9]{1,30}$"},
-}
-_REQUEST_ID = {
-    "name": "X-Request-ID",
-    "in": "header",
-    "required": False,
-    # Never refused: an id that is not 1-128 of [A-Za-z0-9._:@/+=-] is replaced by a new one.
-    "description": "Echoed back when 1-128 of [A-Za-z0-9._:@/+=-]; otherwise a new id is used.",
-    "schema": {"type": "string"},
-}
+TAGS = [
+    {"name": "Jobs", "description": "Submit, read, wait for, list and cancel jobs."},
+    {"name": "Results", "description": "A job's items, as JSON pages or whole exports."},
+    {"name": "Catalog", "description": "The providers and models this gateway serves."},
+    {"name": "Operations", "description": "Liveness and readiness probes (no credential)."},
+]
 
 
-def _page(default: int, maximum: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": "page_size",
-            "in": "query",
-            # Out-of-range sizes are clamped, not refused: no minimum/maximum in the schema.
-            "description": f"Items per page, clamped to 1..{maximum}.",
-            "schema": {"type": "integer", "default": default},
+def _json(name: str, example: Any) -> dict[str, Any]:
+    return {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}, "example": example}
+    }
+
+
+def _ok(description: str, name: str, example: Any, *extra: str) -> dict[str, Any]:
+    return {"description": description, "headers": headers(*extra), "content": _json(name, example)}
+
+
+def _export(media: str, example: str, what: str) -> dict[str, Any]:
+    return {
+        "tags": ["Results"],
+        "summary": f"Every result of a job, as {what}",
+        "description": (
+            "Every matching item in input order, unpaged, then the job-level outputs "
+            '(API.md "Results"). The same as `GET /v1/jobs/{job_id}/results` with '
+            f"`Accept: {media}` or `?format=`{what.lower()}."
+        ),
+        "parameters": [JOB_ID, ITEM_STATUS, INCLUDE],
+        "responses": {
+            "200": {
+                "description": "The export",
+                "headers": headers("Cache-Status", "Content-Disposition"),
+                "content": {media: {"schema": {"type": "string"}, "example": example}},
+            },
+            **problems(*READ_ERRORS),
         },
-        {"name": "page_token", "in": "query", "schema": {"type": "string"}},
-    ]
+    }
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
-    schema_models: list[type[BaseModel]] = [
-        models.JobCreate,
-        models.Job,
-        models.JobList,
-        models.Results,
-        models.Item,
-        models.ProviderList,
-        models.ModelList,
-        models.Problem,
-        models.Health,
-    ]
-    _, defs = models_json_schema(
-        [(m, "validation" if m is models.JobCreate else "serialization") for m in schema_models],
-        ref_template="#/components/schemas/{model}",
-    )
-    schemas = defs.get("$defs", {})
-    item_status = {
-        "name": "status",
-        "in": "query",
-        "schema": {"enum": ["succeeded", "failed", "pending"]},
+def _unreadable() -> dict[str, Any]:
+    """The one 4xx a probe answers: aiohttp's own, before any route (hardening.py)."""
+    bad = problems(400)
+    bad["400"]["description"] = "Not valid HTTP, or a header over the limits"
+    bad["400"]["headers"] = headers(v1=False)
+    bad["400"]["content"][PROBLEM_TYPE]["example"] = {
+        **examples.problem(400),
+        "code": "bad_http_request",
+        "detail": "The request is not valid HTTP or exceeds a header limit.",
     }
-    fmt = {"name": "format", "in": "query", "schema": {"enum": ["json", "csv", "ndjson"]}}
-    include = {
-        "name": "include",
-        "in": "query",
-        # Comma-separated; names other than ``raw`` are ignored, not refused.
-        "description": "Comma-separated extras; `raw` adds each item's provider output.",
-        "schema": {"type": "string"},
-    }
-    paths: dict[str, Any] = {
+    return bad
+
+
+def _paths() -> dict[str, Any]:
+    job_read = ("Cache-Status", "Preference-Applied")
+    return {
         "/v1/jobs": {
             "post": {
+                "tags": ["Jobs"],
                 "operationId": "submitJob",
                 "summary": "Submit a job",
-                "parameters": [
-                    _PREFER,
-                    _REQUEST_ID,
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+                "parameters": [PREFER, REQUEST_ID, IDEMPOTENCY_KEY],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/JobCreate"},
+                            "examples": examples.SUBMIT,
+                        }
                     },
-                ],
-                "requestBody": {"required": True, "content": _json("JobCreate")},
+                },
                 "responses": {
-                    "202": {
-                        "description": "Accepted",
-                        "content": _json("Job"),
-                        "headers": {"Location": {"schema": {"type": "string"}}},
-                    },
-                    "200": {"description": "Done within Prefer: wait", "content": _json("Job")},
-                    **_problems(400, 401, 403, 404, 409, 413, 422, 429, 502, 503, 504),
+                    "202": _ok(
+                        "Accepted", "Job", examples.JOB_QUEUED, "Location", "Preference-Applied"
+                    ),
+                    "200": _ok(
+                        "Done within Prefer: wait, or a replay of the same Idempotency-Key",
+                        "Job",
+                        examples.JOB_DONE,
+                        "Location",
+                        "Preference-Applied",
+                    ),
+                    **problems(400, 401, 403, 404, 409, 413, 422, 429, 502, 503, 504),
                 },
             },
             "get": {
+                "tags": ["Jobs"],
                 "operationId": "listJobs",
                 "summary": "List the caller's jobs, newest first",
-                "parameters": [
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "schema": {
-                            "enum": [
-                                "queued",
-                                "running",
-                                "succeeded",
-                                "partially_succeeded",
-                                "failed",
-                                "cancelled",
-                            ]
-                        },
-                    },
-                    {"name": "provider", "in": "query", "schema": {"type": "string"}},
-                    *_page(50, 100),
-                ],
+                "parameters": [JOB_STATUS, PROVIDER, *page(50, 100)],
                 "responses": {
-                    "200": {"description": "OK", "content": _json("JobList")},
-                    **_problems(401, 403, 422, 429, 503),
+                    "200": _ok("OK", "JobList", examples.JOB_LIST),
+                    **problems(401, 403, 422, 429, 503),
                 },
             },
         },
         "/v1/jobs/{job_id}": {
             "get": {
+                "tags": ["Jobs"],
                 "operationId": "getJob",
                 "summary": "Get a job",
-                "parameters": [_JOB_ID, _PREFER],
+                "parameters": [JOB_ID, PREFER],
                 "responses": {
-                    "200": {"description": "OK", "content": _json("Job")},
-                    "202": {"description": "Not done within Prefer: wait", "content": _json("Job")},
-                    **_problems(*_READ_ERRORS),
+                    "200": _ok("OK", "Job", examples.JOB_DONE, *job_read),
+                    "202": _ok(
+                        "Not done within Prefer: wait", "Job", examples.JOB_QUEUED, *job_read
+                    ),
+                    **problems(*READ_ERRORS),
                 },
             },
             "delete": {
+                "tags": ["Jobs"],
                 "operationId": "cancelJob",
                 "summary": "Cancel a job",
-                "parameters": [_JOB_ID],
+                "parameters": [JOB_ID],
                 "responses": {
-                    "200": {"description": "OK", "content": _json("Job")},
-                    **_problems(401, 403, 404, 409, 422, 429, 502, 503, 504),
+                    "200": _ok("OK", "Job", examples.JOB_CANCELLED),
+                    **problems(401, 403, 404, 409, 422, 429, 502, 503, 504),
                 },
             },
         },
         "/v1/jobs/{job_id}/events": {
             "get": {
+                "tags": ["Jobs"],
                 "operationId": "streamJobEvents",
                 "summary": "A job's changes, live (Server-Sent Events)",
                 "description": (
@@ -215,106 +165,153 @@ def openapi_document() -> dict[str, Any]:
                     "stream alive. `Last-Event-ID` resumes after the event it names, on "
                     "any replica."
                 ),
-                "parameters": [_JOB_ID, _LAST_EVENT_ID],
+                "parameters": [JOB_ID, LAST_EVENT_ID],
                 "responses": {
                     "200": {
                         "description": "The event stream",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        "headers": headers(),
+                        "content": {
+                            "text/event-stream": {
+                                "schema": {"type": "string"},
+                                "example": examples.EVENTS,
+                            }
+                        },
                     },
-                    **_problems(401, 403, 404, 422, 429, 502, 503, 504),
+                    **problems(401, 403, 404, 422, 429, 502, 503, 504),
                 },
             }
         },
         "/v1/jobs/{job_id}/results": {
             "get": {
+                "tags": ["Results"],
                 "operationId": "getResults",
-                "summary": "Results of a job, in input order",
-                "parameters": [_JOB_ID, item_status, fmt, include, *_page(100, 1000)],
+                "summary": "Results of a job, in input order, a page at a time",
+                "description": (
+                    "Partial results are served while the job runs. For every item at "
+                    "once as CSV or NDJSON, see exportResultsCsv and exportResultsNdjson "
+                    "(this path also serves them under `Accept: text/csv` or "
+                    "`application/x-ndjson`, or `?format=csv|ndjson`)."
+                ),
+                "parameters": [JOB_ID, ITEM_STATUS, INCLUDE, *page(100, 1000)],
                 "responses": {
-                    "200": {
-                        "description": "OK",
-                        "content": {
-                            **_json("Results"),
-                            "text/csv": {"schema": {"type": "string"}},
-                            "application/x-ndjson": {"schema": {"type": "string"}},
-                        },
-                    },
-                    **_problems(*_READ_ERRORS),
+                    "200": _ok("OK", "Results", examples.RESULTS, "Cache-Status"),
+                    **problems(*READ_ERRORS),
                 },
+            }
+        },
+        "/v1/jobs/{job_id}/results.csv": {
+            "get": {
+                "operationId": "exportResultsCsv",
+                **_export("text/csv", examples.CSV, "CSV"),
+            }
+        },
+        "/v1/jobs/{job_id}/results.ndjson": {
+            "get": {
+                "operationId": "exportResultsNdjson",
+                **_export("application/x-ndjson", examples.NDJSON, "NDJSON"),
             }
         },
         "/v1/jobs/{job_id}/results/{input}": {
             "get": {
+                "tags": ["Results"],
                 "operationId": "getResultItem",
                 "summary": "One item of a job's results",
-                "parameters": [
-                    _JOB_ID,
-                    {"name": "input", "in": "path", "required": True, "schema": {"type": "string"}},
-                    include,
-                ],
+                "parameters": [JOB_ID, INPUT, INCLUDE],
                 "responses": {
-                    "200": {"description": "OK", "content": _json("Item")},
-                    **_problems(*_READ_ERRORS),
+                    "200": _ok("OK", "Item", examples.ITEM, "Cache-Status"),
+                    **problems(*READ_ERRORS),
                 },
             }
         },
         "/v1/providers": {
             "get": {
+                "tags": ["Catalog"],
                 "operationId": "listProviders",
                 "summary": "Configured providers",
                 "responses": {
-                    "200": {"description": "OK", "content": _json("ProviderList")},
-                    **_problems(401, 403, 429),
+                    "200": _ok("OK", "ProviderList", examples.PROVIDERS),
+                    **problems(401, 403, 429),
                 },
             }
         },
         "/v1/models": {
             "get": {
+                "tags": ["Catalog"],
                 "operationId": "listModels",
                 "summary": "Configured models and aliases",
                 "responses": {
-                    "200": {"description": "OK", "content": _json("ModelList")},
-                    **_problems(401, 403, 429),
+                    "200": _ok("OK", "ModelList", examples.MODELS),
+                    **problems(401, 403, 429),
                 },
             }
         },
         "/healthz": {
             "get": {
+                "tags": ["Operations"],
                 "operationId": "healthz",
                 "summary": "The process is alive",
                 "security": [],
-                "responses": {"200": {"description": "OK", "content": _json("Health")}},
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "headers": headers(v1=False),
+                        "content": _json("Health", examples.HEALTH_OK),
+                    },
+                    **_unreadable(),
+                },
             }
         },
         "/readyz": {
             "get": {
+                "tags": ["Operations"],
                 "operationId": "readyz",
                 "summary": "Ready to serve",
                 "security": [],
                 "responses": {
-                    "200": {"description": "Ready", "content": _json("Health")},
-                    "503": {"description": "Not ready", "content": _json("Health")},
+                    "200": {
+                        "description": "Ready",
+                        "headers": headers(v1=False),
+                        "content": _json("Health", examples.READY),
+                    },
+                    "503": {
+                        "description": "Not ready",
+                        "headers": headers(v1=False),
+                        "content": _json("Health", examples.NOT_READY),
+                    },
+                    **_unreadable(),
                 },
             }
         },
     }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    paths = _paths()
     # The gateway reads an empty query value (``?status=``) as an absent one.
     for operations in paths.values():
         for operation in operations.values():
-            for parameter in operation.get("parameters", []):
-                if parameter["in"] == "query":
-                    parameter["allowEmptyValue"] = True
+            operation["parameters"] = [
+                {**p, "allowEmptyValue": True} if p["in"] == "query" else p
+                for p in operation.get("parameters", [])
+            ]
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Inference jobs gateway",
             "version": "1.0.0",
-            "description": "One endpoint and one credential for async ML-inference jobs.",
+            "description": (
+                "One endpoint and one credential for async ML-inference jobs. "
+                "Browse it at /docs; docs/api-clients.md says how to generate clients."
+            ),
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "servers": [{"url": "/"}],
+        "tags": TAGS,
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": component_schemas(),
+            "headers": HEADERS,
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapters.outputs import OutputType
 from gateway.auth.settings import ApiKeySettings, AuthSettings, UrlGuardSettings
 from gateway.jobs.settings import (
     EngineSettings,
@@ -70,7 +71,9 @@ class Credential(_Frozen):
 class ModelSettings(_Frozen):
     id: str = Field(pattern=_MODEL_ID)
     version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    output_type: str = "json"
+    # The output type /v1/models announces: one the API documents, so a typo is
+    # refused when the configuration loads rather than served.
+    output_type: OutputType = "json"
     description: str | None = None
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.models import ModelInfo, ModelList, ProviderInfo, ProviderList
+from gateway.api.models import Capabilities, ModelInfo, ModelList, ProviderInfo, ProviderList
 from gateway.api.openapi import openapi_document
 from gateway.api.views import dump
 from gateway.http.handlers.jobs import json_response
@@ -41,7 +41,7 @@ async def list_providers(request: web.Request) -> web.Response:
                 name=p.name,
                 type=p.type,
                 state=state,
-                capabilities=adapter.capabilities.as_dict(),
+                capabilities=Capabilities.model_validate(adapter.capabilities.as_dict()),
                 models=[
                     f"{p.name}/{m.id}@{m.version}" if m.version else f"{p.name}/{m.id}"
                     for m in p.models

@@ -76,39 +76,18 @@ def _include_raw(request: web.Request) -> bool:
 
 
 async def get_results(request: web.Request) -> web.StreamResponse:
+    """The JSON page, or an export when ``?format=`` or ``Accept`` asks for one (the
+    contract's spelling; the spec documents exports as their own operations below)."""
     status = query_choice(request, "status", _FILTERS)
     page_size = query_int(request, "page_size", 100, 1, 1000)
     token = request.query.get("page_token") or None
     offset = _decode_token(token, status) if token else 0
     fmt = _wanted_format(request)
+    if fmt != "json":
+        return await _export(request, fmt, status)
     include_raw = _include_raw(request)
     found = await request.app[JOBS].results(request[PRINCIPAL], request.match_info["job_id"])
     matching = [i for i in found.items if _keep(i, status)]
-    raw_exclude = None if include_raw else {"raw"}
-
-    if fmt != "json":
-        # Exports carry every matching item, then the job-level outputs (as the JSON
-        # view does on every page); paging is for the JSON view.
-        rows = [dump(item_view(i, include_raw=include_raw), exclude=raw_exclude) for i in matching]
-        job_outputs = _JOB_OUTPUTS.dump_python(list(found.results.job_outputs), mode="json")
-        if fmt == "csv":
-            return web.Response(
-                text=to_csv(rows, job_outputs),
-                content_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{found.record.id}.csv"'},
-            )
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        facts = FACTS.get()
-        if facts is not None:
-            apply_headers(response, facts)
-        await response.prepare(request)
-        for row in rows:
-            await response.write(ndjson_line(row))
-        if trailer := ndjson_job_outputs(job_outputs):
-            await response.write(trailer)
-        await response.write_eof()
-        return response
-
     page = matching[offset : offset + page_size]
     more = offset + page_size < len(matching)
     body = Results(
@@ -120,6 +99,43 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     )
     exclude: Any = None if include_raw else {"items": {"__all__": {"raw"}}}
     return json_response(dump(body, exclude=exclude))
+
+
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """``results.csv``: one operation per media type, so generated clients parse it."""
+    return await _export(request, "csv", query_choice(request, "status", _FILTERS))
+
+
+async def export_ndjson(request: web.Request) -> web.StreamResponse:
+    return await _export(request, "ndjson", query_choice(request, "status", _FILTERS))
+
+
+async def _export(request: web.Request, fmt: str, status: str | None) -> web.StreamResponse:
+    # Exports carry every matching item, then the job-level outputs (as the JSON view
+    # does on every page); paging is for the JSON view.
+    include_raw = _include_raw(request)
+    found = await request.app[JOBS].results(request[PRINCIPAL], request.match_info["job_id"])
+    matching = [i for i in found.items if _keep(i, status)]
+    raw_exclude = None if include_raw else {"raw"}
+    rows = [dump(item_view(i, include_raw=include_raw), exclude=raw_exclude) for i in matching]
+    job_outputs = _JOB_OUTPUTS.dump_python(list(found.results.job_outputs), mode="json")
+    if fmt == "csv":
+        return web.Response(
+            text=to_csv(rows, job_outputs),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{found.record.id}.csv"'},
+        )
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    facts = FACTS.get()
+    if facts is not None:
+        apply_headers(response, facts)
+    await response.prepare(request)
+    for row in rows:
+        await response.write(ndjson_line(row))
+    if trailer := ndjson_job_outputs(job_outputs):
+        await response.write(trailer)
+    await response.write_eof()
+    return response
 
 
 async def get_result_item(request: web.Request) -> web.Response:

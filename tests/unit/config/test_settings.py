@@ -379,3 +379,14 @@ class TestReferences:
         with pytest.raises(ConfigError) as info:
             load_settings(write(tmp_path, text))
         assert [p for p, _ in info.value.problems] == ["providers[modzy-eu].base_url"]
+
+
+def test_a_model_output_type_is_one_the_api_documents():
+    """/v1/models announces it as an enum of /openapi.json: a typo is refused at load."""
+    from pydantic import ValidationError
+
+    from gateway.config.settings import ModelSettings
+
+    assert ModelSettings(id="m", output_type="regression").output_type == "regression"
+    with pytest.raises(ValidationError, match="output_type"):
+        ModelSettings(id="m", output_type="clasification")
