@@ -60,7 +60,13 @@ def _job(status: str, *, done: bool, succeeded: int, pending: int) -> dict[str, 
         "provider": "modzy",
         "status": status,
         "done": done,
-        "counts": {"total": 2, "succeeded": succeeded, "failed": 0, "pending": pending},
+        "counts": {
+            "total": 2,
+            "succeeded": succeeded,
+            "failed": 0,
+            "pending": pending,
+            "cancelled": 0,
+        },
         "created_at": _T0,
         "updated_at": _T1 if done else _T0,
         "finished_at": _T1 if done else None,
@@ -131,6 +137,7 @@ MODELS: dict[str, Any] = {
             "provider": "modzy",
             "aliases": ["sentiment"],
             "output_type": "classification",
+            "description": "Sentiment analysis (text)",
         }
     ]
 }
