@@ -185,6 +185,8 @@ class ItemResult:
     elapsed_ms: int | None = None
     #: The provider's own output for the item, untouched (``include=raw``).
     raw: Any = None
+    #: Answered from the gateway's item cache, not by the provider for this job.
+    cached: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,11 @@ class JobOptions(_Request):
     provider: dict[str, Any] = Field(
         default_factory=dict, description="Provider-specific options, validated by its adapter."
     )
+    cache: Literal["use", "bypass", "off"] = Field(
+        default="use",
+        description="The item cache, on a model that has one: use it; bypass it (every input "
+        "goes to the provider, and its fresh answers replace the entries); or off (neither).",
+    )
 
 
 class JobCreate(_Request):
@@ -210,6 +215,12 @@ class Item(_Response):
     raw: Any = Field(
         default=None,
         description="Only with include=raw: the provider's own output, any JSON value.",
+    )
+    cached: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,
+        description="Only on an item answered from the item cache (a model with cache.items "
+        "on): the answer an identical input got before; it was not sent to the provider.",
     )
 
 

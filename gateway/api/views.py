@@ -68,6 +68,7 @@ def item_view(item: ItemResult, *, include_raw: bool) -> models.Item:
         finished_at=item.finished_at,
         elapsed_ms=item.elapsed_ms,
         raw=item.raw if include_raw else None,
+        cached=item.cached,
     )
 
 

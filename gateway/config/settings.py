@@ -26,6 +26,7 @@ from gateway.auth.settings import ApiKeySettings, AuthSettings, UrlGuardSettings
 from gateway.jobs.settings import (
     EngineSettings,
     EventStreamSettings,
+    ItemCacheSettings,
     PollSettings,
     WebhookSettings,
 )
@@ -75,6 +76,8 @@ class ModelSettings(_Frozen):
     # refused when the configuration loads rather than served.
     output_type: OutputType = "json"
     description: str | None = None
+    #: Answers reused for identical inputs (off unless ``cache.items``).
+    cache: ItemCacheSettings = ItemCacheSettings()
 
 
 class TimeoutSettings(_Frozen):

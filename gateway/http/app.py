@@ -51,6 +51,7 @@ from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
 from gateway.jobs.engine import JobEngine
 from gateway.jobs.live import LiveJobs
+from gateway.jobs.reuse import ItemReuse
 from gateway.jobs.service import JobService
 from gateway.jobs.webhooks import Webhooks
 from gateway.limits.buckets import Buckets, MemoryBuckets, RedisBuckets
@@ -65,6 +66,7 @@ from gateway.observability.metrics import Metrics
 from gateway.state.backends import Backends, build_backends, close_redis
 from gateway.state.cache import ResultCache
 from gateway.state.events import JobEvents, MemoryEvents
+from gateway.state.item_cache import ItemCache, MemoryItemCache, RedisItemCache
 from gateway.state.redis_events import RedisEvents
 from gateway.state.redis_tracking import RedisTracking
 from gateway.state.redis_watch import RedisWatch
@@ -203,6 +205,7 @@ def create_app(
     app[LIFECYCLE] = lifecycle
     app[CALLER_LIMITER] = caller_limiter
     app[JOBS] = JobService(
+        reuse=_item_reuse(settings, backends, catalog, metrics),
         store=store,
         adapters=built,
         catalog=catalog,
@@ -354,6 +357,26 @@ def _engine_ctx(engine: JobEngine) -> Callable[[web.Application], AsyncIterator[
             yield
 
     return ctx
+
+
+def _item_reuse(
+    settings: Settings, backends: Backends, catalog: ModelCatalog, metrics: Metrics
+) -> ItemReuse | None:
+    """The item cache, where a model has one: in Redis (every replica reuses every
+    replica's answers), else in this process."""
+    providers = [p.name for p in settings.providers if any(m.cache.items for m in p.models)]
+    if not providers:
+        return None
+    cache: ItemCache = (
+        RedisItemCache(backends.redis, backends.keys, backends.errors)
+        if backends.redis is not None
+        else MemoryItemCache()
+    )
+    for name in providers:
+        metrics.item_cache_lookups(name, 0, 0)
+        metrics.item_cache_bypassed(name, 0)
+        metrics.item_cache_written(name, 0)
+    return ItemReuse(cache, catalog, metrics)
 
 
 def _redis_watch_ctx(watch: RedisWatch) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -108,7 +108,7 @@ def handle_of(record: JobRecord) -> JobHandle:
     return JobHandle(
         upstream_id=record.upstream_id or "",
         model=ModelRef(provider=provider, model_id=model_id, version=version or None),
-        input_names=record.input_names,
+        input_names=record.provider_inputs,
         state=record.upstream_state,
     )
 
@@ -130,8 +130,17 @@ def apply_report(
     """
     if not report.known and not report.status.done:
         report = _judge_unknown(record, report, now, unknown_grace)
-    total = len(record.input_names)
+    # The provider speaks of the inputs it was sent; those answered from the item cache
+    # at submit are succeeded items of the job all the same.
+    total = len(record.provider_inputs)
     counts = report.counts or derived_counts(report.status, total)
+    status = report.status
+    if record.cached_items:
+        cached = len(record.cached_items)
+        counts = replace(counts, total=counts.total + cached, succeeded=counts.succeeded + cached)
+        if status is JobStatus.FAILED:
+            status = JobStatus.PARTIALLY_SUCCEEDED
+    report = replace(report, status=status)
     state = record.upstream_state if report.state is None else dict(report.state)
     changed = (
         report.status != record.status
@@ -180,7 +189,7 @@ def _judge_unknown(
     # nothing), so its age is how long the provider has said it.
     if (now - record.updated_at).total_seconds() < grace:
         return report
-    total = len(record.input_names)
+    total = len(record.provider_inputs)
     done = report.counts.succeeded if report.counts is not None else 0
     return replace(
         report,
@@ -197,7 +206,11 @@ def _judge_unknown(
 
 def item_of(record: JobRecord, results: ResultSet, name: str) -> ItemResult:
     """Input ``name``'s result as the job's state explains it: an item the provider said
-    nothing of is pending while the job runs, cancelled with it, or failed once it ended."""
+    nothing of is pending while the job runs, cancelled with it, or failed once it ended.
+    An input answered from the item cache at submit is that answer, marked ``cached``."""
+    cached = record.cached_items.get(name)
+    if cached is not None:
+        return replace(cached, input=name, cached=True)
     found = results.items.get(name)
     if found is not None:
         if record.status is JobStatus.CANCELLED and found.status in (

@@ -58,7 +58,7 @@ from gateway.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
-from gateway.jobs.catalog import ModelCatalog
+from gateway.jobs.catalog import ModelCatalog, Resolved
 from gateway.jobs.coalesce import Coalescer
 from gateway.jobs.leases import SubmitLease
 from gateway.jobs.records import (
@@ -72,6 +72,7 @@ from gateway.jobs.records import (
     submit_key,
     to_input,
 )
+from gateway.jobs.reuse import ItemPlan, ItemReuse
 from gateway.limits.job_limits import JobLimits
 from gateway.observability.context import note_cache, note_provider, upstream_call, waiting
 from gateway.state.cache import Freshness, MemoryFreshness, ResultCache
@@ -133,6 +134,7 @@ class JobService:
         events: JobEvents | None = None,
         webhooks: WebhookCheck | None = None,
         recall: Recall | None = None,
+        reuse: ItemReuse | None = None,
     ) -> None:
         """Args beyond the obvious:
         cache: the shared result cache (Redis, or memory for one process).
@@ -175,6 +177,8 @@ class JobService:
         self._finished: OrderedDict[tuple[str, str], JobRecord] = OrderedDict()
         self._max_local = max_local_records
         self._recall = recall
+        #: The item cache's part in submits and finishes (None: no model has one).
+        self._reuse = reuse
 
     # -- submit ---------------------------------------------------------------------------
 
@@ -281,6 +285,16 @@ class JobService:
             )
         adapter.validate(request)
         request = replace(request, submit_key=submit_key or job_id)
+        plan = None
+        if self._reuse is not None:
+            plan = await self._reuse.plan(principal.tenant, resolved, request, body.options.cache)
+        if plan is not None and plan.everything_cached(request):
+            # Nothing for the provider to do (nor any limit on its jobs to charge): the
+            # job is answered, and finished, at submit.
+            return await self._answered_from_cache(principal, body, resolved, job_id, plan)
+        if plan is not None and plan.cached:
+            sent = tuple(i for i in request.inputs if i.name not in plan.cached)
+            request = replace(request, inputs=sent)
         admission = None
         limits = self._limits
         if limits is not None:
@@ -293,7 +307,7 @@ class JobService:
             # A job the provider runs but the gateway cannot record is an orphan: make
             # sure the store answers before the provider is asked.
             await self._store.ping()
-            record = await self._create(principal, body, request, adapter, job_id)
+            record = await self._create(principal, body, request, adapter, job_id, plan)
         except BaseException:
             if admission is not None and self._limits is not None:
                 await self._limits.undo(admission)
@@ -321,6 +335,7 @@ class JobService:
         request: JobRequest,
         adapter: ProviderAdapter,
         job_id: str,
+        plan: ItemPlan | None = None,
     ) -> JobRecord:
         """Submit to the provider and store the record (cancelling the job if that fails)."""
         resolved = request.model
@@ -353,11 +368,17 @@ class JobService:
             metadata=dict(body.metadata),
             webhook_url=body.webhook_url,
             notification=Notification() if body.webhook_url is not None else None,
+            cached_items=plan.cached if plan is not None else {},
+            cache_keys=plan.keys if plan is not None else {},
         )
         if submission.report is not None:
             record = self._apply(record, submission.report)
         else:
-            record = record.evolve(counts=Counts.all_pending(len(record.input_names)))
+            cached = len(record.cached_items)
+            counts = Counts.all_pending(len(record.input_names) - cached)
+            record = record.evolve(
+                counts=replace(counts, total=counts.total + cached, succeeded=cached)
+            )
         try:
             await self._store.create(record)
         except Exception:
@@ -369,6 +390,46 @@ class JobService:
                 except Exception:
                     pass
             raise
+        return record
+
+    async def _answered_from_cache(
+        self,
+        principal: Principal,
+        body: JobCreate,
+        resolved: Resolved,
+        job_id: str,
+        plan: ItemPlan,
+    ) -> JobRecord:
+        """A job every input of which the item cache answered: recorded finished."""
+        now = self._clock.now()
+        total = len(body.inputs)
+        record = JobRecord(
+            id=job_id,
+            tenant=principal.tenant,
+            key_id=principal.key_id,
+            model=str(resolved.ref),
+            provider=resolved.ref.provider,
+            input_names=tuple(i.name for i in body.inputs),
+            created_at=now,
+            updated_at=now,
+            status=JobStatus.SUCCEEDED,
+            counts=Counts(total=total, succeeded=total),
+            finished_at=now,
+            metadata=dict(body.metadata),
+            webhook_url=body.webhook_url,
+            notification=Notification() if body.webhook_url is not None else None,
+            cached_items=plan.cached,
+        )
+        await self._store.create(record)
+        self._observer.submitted(record.provider)
+        self._observer.finished(record.provider, record.status.value, 0.0)
+        self._observer.items_finished(record.provider, record.status.value, Counts(total, total))
+        self._remember(record)
+        if self._tracker is not None:
+            try:
+                await self._tracker.track(record)  # its webhook, if it has one
+            except Exception as exc:
+                _log.error("engine_track_failed", job_id=record.id, error=repr(exc))
         return record
 
     # -- read -----------------------------------------------------------------------------
@@ -441,6 +502,14 @@ class JobService:
         """The job and one result per input, in input order."""
         principal.require("jobs:read")
         record = await self._refresh(await self._find(principal, job_id))
+        results = await self._result_set(record)
+        items = [item_of(record, results, name) for name in record.input_names]
+        return JobResults(record=record, items=items, results=results)
+
+    async def _result_set(self, record: JobRecord) -> ResultSet:
+        """What the provider answered for the job (from what the gateway holds if it can)."""
+        if not record.provider_inputs:
+            return ResultSet(items={}, final=True)  # every input came from the item cache
         results = await self._cached_results(record)
         if results is not None:
             note_cache("hit")
@@ -453,8 +522,7 @@ class JobService:
                 lambda: self._fetch_results(record),
                 lambda: self._shared_results(record),
             )
-        items = [item_of(record, results, name) for name in record.input_names]
-        return JobResults(record=record, items=items, results=results)
+        return results
 
     async def _cached_results(self, record: JobRecord) -> ResultSet | None:
         if record.done and self._local_cache is not None:
@@ -630,6 +698,8 @@ class JobService:
     async def _job_done(self, record: JobRecord) -> None:
         if self._limits is not None:
             await self._limits.finished(record.tenant, record.key_id, record.id)
+        if self._reuse is not None and record.cache_keys:
+            await self._reuse.remember(record, lambda: self._result_set(record))
 
     async def _fresh_record(self, record: JobRecord) -> JobRecord | None:
         """What another replica just learned of the job, once it is there."""

@@ -1,9 +1,11 @@
 """Configuration of the job engine (``engine``), of how often it asks a provider (``poll``),
-of webhooks (``webhooks``) and of live event streams (``events``).
+of webhooks (``webhooks``), of live event streams (``events``) and of a model's item
+cache (``cache``).
 
 ``gateway.config.settings`` embeds ``EngineSettings`` as the ``engine`` section,
 ``WebhookSettings`` as ``webhooks``, ``EventStreamSettings`` as ``events``, and
-``PollSettings`` under each ``providers[]`` entry as ``poll``; ``gateway.config.loading``
+``PollSettings`` under each ``providers[]`` entry as ``poll``, ``ItemCacheSettings`` under
+each model as ``cache``; ``gateway.config.loading``
 reads the webhook secrets named by ``env`` or ``file``.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -45,6 +48,20 @@ class EngineSettings(_Frozen):
     #: elsewhere after ``lease_seconds``. Keep shutdown_timeout + this under the pod's
     #: termination grace period.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0, le=60)
+
+
+class ItemCacheSettings(_Frozen):
+    """A model's item cache (``providers[].models[].cache``): opt-in, because only a
+    deterministic model may answer an input it has seen from what it answered before."""
+
+    #: On: an input already answered for this model, version and options (and, by
+    #: default, this tenant) is answered from the cache; only the others are sent.
+    items: bool = False
+    #: How long an answer is reused.
+    ttl_seconds: int = Field(default=86_400, ge=1, le=90 * 86_400)
+    #: ``tenant``: each tenant's entries are its own. ``global``: every tenant shares
+    #: them (for public models whose answers reveal nothing of who asked).
+    scope: Literal["tenant", "global"] = "tenant"
 
 
 class PollSettings(_Frozen):

@@ -258,6 +258,20 @@ class Metrics:
             ["component"],
             registry=r,
         )
+        self.item_cache_requests = Counter(
+            "gateway_item_cache_requests_total",
+            "Inputs of submits to a model with an item cache, by what the cache did: hit "
+            "(answered from it: one provider item saved), miss (sent to the provider), "
+            "bypass (options.cache: bypass).",
+            ["provider", "result"],
+            registry=r,
+        )
+        self.item_cache_writes = Counter(
+            "gateway_item_cache_writes_total",
+            "Succeeded provider answers kept in the item cache when their job finished.",
+            ["provider"],
+            registry=r,
+        )
         self.redis_unavailable = Gauge(
             "gateway_redis_unavailable",
             "1 from a command that found this process's Redis hung or gone until a background "
@@ -427,6 +441,17 @@ class Metrics:
 
     def redis_error(self, component: str) -> None:
         self.redis_errors.labels(component).inc()
+
+    # ReuseObserver (gateway.jobs.reuse)
+    def item_cache_lookups(self, provider: str, hits: int, misses: int) -> None:
+        self.item_cache_requests.labels(provider, "hit").inc(hits)
+        self.item_cache_requests.labels(provider, "miss").inc(misses)
+
+    def item_cache_bypassed(self, provider: str, items: int) -> None:
+        self.item_cache_requests.labels(provider, "bypass").inc(items)
+
+    def item_cache_written(self, provider: str, items: int) -> None:
+        self.item_cache_writes.labels(provider).inc(items)
 
     def redis_available(self, up: bool) -> None:
         self.redis_unavailable.set(0 if up else 1)

@@ -64,6 +64,13 @@ def record_to_json(r: JobRecord) -> str:
             "metadata": dict(r.metadata),
             "webhook_url": r.webhook_url,
             "notification": _notification(r.notification),
+            # Only on jobs of a model with an item cache: most records stay as they were.
+            **(
+                {"cached_items": [_item_to_dict(i) for i in r.cached_items.values()]}
+                if r.cached_items
+                else {}
+            ),
+            **({"cache_keys": dict(r.cache_keys)} if r.cache_keys else {}),
         },
         separators=(",", ":"),
     )
@@ -93,6 +100,10 @@ def record_from_json(raw: str | bytes) -> JobRecord:
         metadata=d.get("metadata") or {},
         webhook_url=d.get("webhook_url"),
         notification=_parse_notification(d.get("notification")),
+        cached_items={
+            i.input: i for i in (_item_from_dict(x) for x in d.get("cached_items") or ())
+        },
+        cache_keys=d.get("cache_keys") or {},
     )
 
 
@@ -146,6 +157,14 @@ def _item_from_dict(d: dict[str, Any]) -> ItemResult:
         elapsed_ms=d.get("elapsed_ms"),
         raw=d.get("raw"),
     )
+
+
+def item_to_json(item: ItemResult) -> str:
+    return json.dumps(_item_to_dict(item), separators=(",", ":"))
+
+
+def item_from_json(raw: str | bytes) -> ItemResult:
+    return _item_from_dict(json.loads(raw))
 
 
 def results_to_json(results: ResultSet) -> str:

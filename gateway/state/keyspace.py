@@ -51,6 +51,10 @@ class Keyspace:
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f"{self.prefix}:idem:{tenant}:{digest}"
 
+    def cached_item(self, digest: str) -> str:
+        """An item cache entry; ``digest`` already covers its scope (a tenant or global)."""
+        return f"{self.prefix}:item:{digest}"
+
     def rate_bucket(self, tenant: str, who: str, policy: str) -> str:
         """A GCRA bucket: ``who`` is ``k<hash of the key id>`` or ``tenant``."""
         return f"{self.prefix}:rl:{{{tenant}}}:{who}:{policy}"

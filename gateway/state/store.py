@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from adapters.base import Counts, ErrorInfo, JobStatus
+from adapters.base import Counts, ErrorInfo, ItemResult, JobStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,11 @@ class JobRecord:
     metadata: Mapping[str, str] = field(default_factory=dict)
     webhook_url: str | None = None
     notification: Notification | None = None
+    #: Inputs answered from the item cache at submit, by name: never sent to the provider.
+    cached_items: Mapping[str, ItemResult] = field(default_factory=dict)
+    #: The item cache key of each input sent to the provider (a model with an item
+    #: cache): its answer is kept under it once the job finishes.
+    cache_keys: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -63,6 +68,13 @@ class JobRecord:
 
     def evolve(self, **changes: Any) -> JobRecord:
         return replace(self, **changes)
+
+    @property
+    def provider_inputs(self) -> tuple[str, ...]:
+        """The inputs the provider's job holds, in order: all but those answered from cache."""
+        if not self.cached_items:
+            return self.input_names
+        return tuple(n for n in self.input_names if n not in self.cached_items)
 
 
 @dataclass(frozen=True, slots=True)

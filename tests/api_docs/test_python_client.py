@@ -101,7 +101,12 @@ def test_generated_client_runs_a_job_from_submit_to_cancel(client_package, demo)
     lines = export_ndjson.sync(job.id, client=client).splitlines()
     assert [json.loads(line)["input"] for line in lines] == names
 
-    running = submit_job.sync(client=client, body=body)
+    # New texts: the demo's sentiment model answers texts it has seen from its item cache.
+    fresh = m.JobCreate(
+        model="sentiment",
+        inputs=[m.TextInput(name=n, text=f"Still running, number {n}") for n in names],
+    )
+    running = submit_job.sync(client=client, body=fresh)
     assert isinstance(running, m.Job) and not running.done
     cancelled = cancel_job.sync(running.id, client=client)
     assert isinstance(cancelled, m.Job) and cancelled.status == m.JobStatus.CANCELLED

@@ -1,0 +1,114 @@
+"""Answers reused across jobs: the item cache's part in a submit and in a job's finish.
+
+At submit (``plan``), for a model whose ``cache.items`` is on, each input's key is
+derived (``gateway.jobs.item_keys``) and looked up: the inputs found are answered at once,
+only the others go to the provider, and their keys go into the job's record. When the
+job finishes (``remember``, from whichever replica or engine task sees it finish), the
+provider's succeeded answers are written under those keys for ``ttl_seconds``. A failed
+item is never kept: asking again may succeed.
+
+``options.cache``: ``bypass`` looks nothing up but writes the fresh answers (an entry
+refreshed); ``off`` does neither. Everything here is soft: an item cache that cannot
+answer is a miss, and a job is never failed for its cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+import structlog
+
+from adapters.base import ItemResult, ItemStatus, JobRequest, ResultSet
+from gateway.jobs.catalog import ModelCatalog, Resolved
+from gateway.jobs.item_keys import item_key
+from gateway.state.item_cache import ItemCache
+from gateway.state.store import JobRecord
+
+_log = structlog.get_logger("gateway.jobs")
+
+CacheMode = Literal["use", "bypass", "off"]
+
+
+class ReuseObserver(Protocol):
+    def item_cache_lookups(self, provider: str, hits: int, misses: int) -> None: ...
+
+    def item_cache_bypassed(self, provider: str, items: int) -> None: ...
+
+    def item_cache_written(self, provider: str, items: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPlan:
+    """What the item cache answers of one submit."""
+
+    #: Inputs answered from the cache, by name (the entry's item, renamed).
+    cached: dict[str, ItemResult] = field(default_factory=dict)
+    #: The key of each input that goes to the provider: its answer is kept under it.
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def everything_cached(self, request: JobRequest) -> bool:
+        return len(self.cached) == len(request.inputs)
+
+
+class ItemReuse:
+    def __init__(self, cache: ItemCache, catalog: ModelCatalog, observer: ReuseObserver) -> None:
+        self._cache = cache
+        self._catalog = catalog
+        self._observer = observer
+
+    async def plan(
+        self, tenant: str, resolved: Resolved, request: JobRequest, mode: CacheMode
+    ) -> ItemPlan | None:
+        """None when the model has no item cache or the caller turned it off."""
+        settings = resolved.cache
+        if not settings.items or mode == "off":
+            return None
+        ref = resolved.ref
+        account = self._catalog.account(ref.provider)
+        scope = "" if settings.scope == "global" else tenant
+        keys = {
+            item.name: item_key(
+                scope=scope,
+                account=account,
+                model=ref,
+                options=request.options,
+                explain=request.explain,
+                item=item,
+            )
+            for item in request.inputs
+        }
+        if mode == "bypass":
+            self._observer.item_cache_bypassed(ref.provider, len(keys))
+            return ItemPlan(keys=keys)
+        names = list(keys)
+        found = await self._cache.get_many([keys[n] for n in names])
+        cached = {
+            name: replace(item, input=name)
+            for name, item in zip(names, found, strict=True)
+            if item is not None
+        }
+        self._observer.item_cache_lookups(ref.provider, len(cached), len(names) - len(cached))
+        return ItemPlan(cached=cached, keys={n: k for n, k in keys.items() if n not in cached})
+
+    async def remember(
+        self, record: JobRecord, results: Callable[[], Awaitable[ResultSet]]
+    ) -> None:
+        """Keep the finished job's succeeded answers under the keys its record holds."""
+        if not record.cache_keys:
+            return
+        try:
+            ttl = self._catalog.resolve(record.model).cache.ttl_seconds
+            found = await results()
+        except Exception as exc:
+            # The answers stay with the job; only their reuse is lost.
+            _log.warning("item_cache_not_written", job_id=record.id, error=type(exc).__name__)
+            return
+        entries = {
+            key: replace(item, input="", cached=False)
+            for name, key in record.cache_keys.items()
+            if (item := found.items.get(name)) is not None and item.status is ItemStatus.SUCCEEDED
+        }
+        await self._cache.put_many(entries, ttl)
+        self._observer.item_cache_written(record.provider, len(entries))
