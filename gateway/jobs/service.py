@@ -614,7 +614,8 @@ class JobService:
         """A finished job: its slot given back and its results fetched once into the
         result cache. Safe to repeat: the replica that saw the finish may have died
         between storing it and giving the slot back, and the check runs again elsewhere."""
-        await self._job_done(record)
+        # The item cache was written where the finish was seen (the poll, or a read).
+        await self._job_done(record, remember=False)
         if await self._cached_results(record) is None:
             await self._fetch_results(record)
 
@@ -695,10 +696,10 @@ class JobService:
     def _apply(self, record: JobRecord, report: StatusReport) -> JobRecord:
         return apply_report(record, report, self._clock.now(), self._observer, self._unknown_grace)
 
-    async def _job_done(self, record: JobRecord) -> None:
+    async def _job_done(self, record: JobRecord, *, remember: bool = True) -> None:
         if self._limits is not None:
             await self._limits.finished(record.tenant, record.key_id, record.id)
-        if self._reuse is not None and record.cache_keys:
+        if remember and self._reuse is not None and record.cache_keys:
             await self._reuse.remember(record, lambda: self._result_set(record))
 
     async def _fresh_record(self, record: JobRecord) -> JobRecord | None:

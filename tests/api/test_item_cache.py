@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from adapters.modzy.simulator import JOBS, fast_simulator
 from gateway.config.settings import ModelSettings
 from gateway.http.app import create_app
-from gateway.jobs.settings import ItemCacheSettings
+from gateway.jobs.settings import EngineSettings, ItemCacheSettings, PollSettings
 from tests.conftest import AUTH, OTHER_AUTH, Harness
 
 pytestmark = pytest.mark.redis
@@ -197,3 +197,26 @@ async def test_only_succeeded_answers_are_kept(make_gateway, redis_url, redis_cl
     assert [i["status"] for i in items] == ["succeeded", "failed"]
     await run(h, texts(ok="Fine text", bad="please fail"))
     assert sent(sim)[-1] == ["please fail"]
+
+
+async def test_the_engine_keeps_the_answers_of_a_job_nobody_read(
+    make_gateway, redis_url, redis_client
+):
+    sim = fast_simulator()
+    h: Harness = await make_gateway(
+        ["modzy"],
+        sim_apps={"modzy": sim},
+        provider_over={"modzy": {"models": models(), "poll": PollSettings(initial_seconds=0.1)}},
+        redis={"url": redis_url, "prefix": redis_client.test_prefix},
+        engine=EngineSettings(),
+    )
+    body = {"model": SENTIMENT, "inputs": texts(a="Nobody reads me")}
+    assert (await h.client.post("/v1/jobs", json=body, headers=AUTH)).status == 202
+    deadline = asyncio.get_running_loop().time() + 10
+    while sample(h, "gateway_item_cache_writes_total", provider="modzy") < 1:
+        assert asyncio.get_running_loop().time() < deadline, "the engine kept nothing"
+        await asyncio.sleep(0.1)
+    _, items = await run(h, texts(b="Nobody reads me"))
+    assert len(sim[JOBS]) == 1 and items[0]["cached"] is True
+    # Written once, where the finish was seen (not again by the engine's finalize).
+    assert sample(h, "gateway_item_cache_writes_total", provider="modzy") == 1
