@@ -110,3 +110,9 @@ bench-engine: $(RUNTIME)
 	@command -v wrk >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 	$(BIN)/python -m bench.engine
+
+# Upstream economy (bench/economy.py, docs/benchmarks.md): provider items paid for per item
+# submitted, with and without the item cache, on a workload with BENCH_REPEAT repeats.
+.PHONY: bench-economy
+bench-economy: $(RUNTIME)
+	$(BIN)/python -m bench.economy
