@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
 import structlog
@@ -50,6 +50,7 @@ from gateway.http.routes import add_routes
 from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
 from gateway.jobs.engine import JobEngine
+from gateway.jobs.fallback import Fallback
 from gateway.jobs.live import LiveJobs
 from gateway.jobs.service import JobService
 from gateway.jobs.webhooks import Webhooks
@@ -228,6 +229,7 @@ def create_app(
         # Records Redis lost are written back from this process's memory (not with a
         # store a test injected: there is nothing below it to write back to).
         recall=backends.recall if store is backends.store else None,
+        fallback=Fallback(built, paused=_pauses(upstreams), observer=metrics),
     )
     app[LIVE] = LiveJobs(
         app[JOBS],
@@ -271,6 +273,18 @@ def create_app(
 
     app.on_cleanup.append(_close_redis)
     return app
+
+
+def _pauses(upstreams: list[Upstream]) -> Callable[[str], Awaitable[bool]]:
+    """Whether a provider is paused by a Retry-After now (as its pacer knows, shared
+    through Redis where there is one), for the fallback to pass it over."""
+    by_name = {u.provider: u for u in upstreams}
+
+    async def paused(provider: str) -> bool:
+        upstream = by_name.get(provider)
+        return upstream is not None and await upstream.state() == "backing_off"
+
+    return paused
 
 
 def _caller_limits(

@@ -64,6 +64,7 @@ def record_to_json(r: JobRecord) -> str:
             "metadata": dict(r.metadata),
             "webhook_url": r.webhook_url,
             "notification": _notification(r.notification),
+            "alias": r.alias,
         },
         separators=(",", ":"),
     )
@@ -93,6 +94,7 @@ def record_from_json(raw: str | bytes) -> JobRecord:
         metadata=d.get("metadata") or {},
         webhook_url=d.get("webhook_url"),
         notification=_parse_notification(d.get("notification")),
+        alias=d.get("alias"),
     )
 
 

@@ -56,6 +56,8 @@ class JobRecord:
     metadata: Mapping[str, str] = field(default_factory=dict)
     webhook_url: str | None = None
     notification: Notification | None = None
+    #: The alias the job was submitted under (``model`` is the target that served it).
+    alias: str | None = None
 
     @property
     def done(self) -> bool:
