@@ -393,7 +393,7 @@ class TestAliasChains:
         "aliases:\n",
     )
 
-    def aliases(self, tmp_path: Path, value: str) -> str:
+    def aliases(self, value: str) -> str:
         return self.TWO.replace("sentiment: modzy-eu/ed542963de@1.0.1", f"sentiment: {value}")
 
     @pytest.mark.parametrize(
@@ -408,7 +408,7 @@ class TestAliasChains:
         ids=["ordered", "weighted", "weight-0-is-fallback-only"],
     )
     def test_takes_ordered_and_weighted_chains(self, tmp_path, value):
-        settings = load_settings(write(tmp_path, self.aliases(tmp_path, value)))
+        settings = load_settings(write(tmp_path, self.aliases(value)))
         chain = settings.alias_chains()["sentiment"]
         assert [t.model for t in chain] == [
             "modzy-eu/ed542963de@1.0.1",
@@ -450,7 +450,14 @@ class TestAliasChains:
     )
     def test_names_a_bad_chain_clearly(self, tmp_path, value, path, says):
         with pytest.raises(ConfigError) as info:
-            load_settings(write(tmp_path, self.aliases(tmp_path, value)))
+            load_settings(write(tmp_path, self.aliases(value)))
         problems = info.value.problems
         assert [p for p, _ in problems] == [path], problems
         assert says in problems[0][1], problems
+
+    def test_a_chain_is_checked_also_when_the_schema_failed_elsewhere(self, tmp_path):
+        value = "[modzy-eu/ed542963de@1.0.1, ghost/x]"
+        text = self.aliases(value) + "max_body_bytes: -1\n"
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, text))
+        assert {p for p, _ in info.value.problems} == {"max_body_bytes", "aliases.sentiment[1]"}
