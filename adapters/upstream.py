@@ -162,6 +162,16 @@ class Upstream:
             return "backing_off"
         return "available"
 
+    async def passed_over(self) -> str | None:
+        """Why a fallback should try another provider first: ``circuit_open`` (a call
+        would be refused; once the probe is due this is None, so the probe still goes),
+        ``paused`` (a Retry-After pause), or None."""
+        if self._breaker is not None and self._breaker.open_for > 0:
+            return "circuit_open"
+        if self._pacer is not None and await self._pacer.paused_for() > 0:
+            return "paused"
+        return None
+
     async def request(
         self,
         method: str,

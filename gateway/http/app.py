@@ -229,7 +229,7 @@ def create_app(
         # Records Redis lost are written back from this process's memory (not with a
         # store a test injected: there is nothing below it to write back to).
         recall=backends.recall if store is backends.store else None,
-        fallback=Fallback(built, paused=_pauses(upstreams), observer=metrics),
+        fallback=Fallback(built, passed_over=_passed_over(upstreams), observer=metrics),
     )
     app[LIVE] = LiveJobs(
         app[JOBS],
@@ -275,16 +275,16 @@ def create_app(
     return app
 
 
-def _pauses(upstreams: list[Upstream]) -> Callable[[str], Awaitable[bool]]:
-    """Whether a provider is paused by a Retry-After now (as its pacer knows, shared
-    through Redis where there is one), for the fallback to pass it over."""
+def _passed_over(upstreams: list[Upstream]) -> Callable[[str], Awaitable[str | None]]:
+    """Why a fallback should try another provider first (circuit open, paused by a
+    Retry-After, as its breaker and pacer know, shared through Redis where there is one)."""
     by_name = {u.provider: u for u in upstreams}
 
-    async def paused(provider: str) -> bool:
+    async def passed_over(provider: str) -> str | None:
         upstream = by_name.get(provider)
-        return upstream is not None and await upstream.state() == "backing_off"
+        return await upstream.passed_over() if upstream is not None else None
 
-    return paused
+    return passed_over
 
 
 def _caller_limits(

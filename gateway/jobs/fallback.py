@@ -10,13 +10,13 @@ An alias may name an ordered chain of targets, optionally weighted for a split
    target: each provider has its own rules), logging why; if none can, the first
    target's refusal is the answer;
 3. tries the rest in turn, one attempt each, within the request's deadline. A target
-   is passed over when its provider is paused by a ``Retry-After`` (asked before the
-   attempt: waiting out a pause is what the fallback saves), when the tenant's daily
-   quota for its provider is spent, or when its attempt is refused before anything
-   could have been taken: the circuit is open (the breaker answers in microseconds,
-   and lets its probe through when the open time is over, so a recovered primary
-   gets its traffic back), no pacing turn, the provider unreachable, or an answer of
-   429 or 5xx (but 504). What the provider may have taken it never resends
+   is passed over, before its attempt, when its provider's circuit is open (until its
+   probe is due: then the attempt goes, as the probe, so a recovered primary gets its
+   traffic back) or it is paused by a ``Retry-After`` (waiting out a pause is what the
+   fallback saves); and after it, when the tenant's daily quota for its provider is
+   spent, or when the attempt is refused before anything could have been taken: the
+   breaker's probe is out elsewhere, no pacing turn, the provider unreachable, or an
+   answer of 429 or 5xx (but 504). What the provider may have taken it never resends
    (``adapters.send_trace``): a timeout, a connection lost after the body was sent,
    an answer it cannot read.
 
@@ -100,15 +100,16 @@ class Fallback:
         self,
         adapters: Mapping[str, ProviderAdapter],
         *,
-        paused: Callable[[str], Awaitable[bool]] | None = None,
+        passed_over: Callable[[str], Awaitable[str | None]] | None = None,
         observer: FallbackObserver | None = None,
         rng: random.Random | None = None,
     ) -> None:
         """Args:
-        paused: whether a provider is paused by a ``Retry-After`` right now.
+        passed_over: why a provider should not be tried now (``circuit_open``,
+            ``paused``), or None; asked only while another target is left.
         """
         self._adapters = adapters
-        self._paused = paused
+        self._passed_over_now = passed_over
         self._observer: FallbackObserver = observer or _NoObserver()
         self._rng = rng or random.Random()
 
@@ -151,10 +152,12 @@ class Fallback:
             raise refusal
         for i, (target, own, adapter) in enumerate(usable):
             after = usable[i + 1][0] if i + 1 < len(usable) else None
-            paused = self._paused
-            if after is not None and paused is not None and await paused(target.ref.provider):
-                self._skip(label, target, after, "paused")
-                continue
+            ask = self._passed_over_now
+            if after is not None and ask is not None:
+                why = await ask(target.ref.provider)
+                if why is not None:
+                    self._skip(label, target, after, why)
+                    continue
             reason = "quota"
             with tracing() as trace:
                 try:

@@ -7,6 +7,7 @@ share the simulators and the Redis, as a deployment's replicas share providers.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -193,6 +194,22 @@ async def test_an_open_circuit_passes_the_primary_over_without_calling_it(pair):
     assert p.fallbacks("circuit_open", 0) == 2
     assert len(posts(p.primary)) <= 2  # the trip, and at most replica 1's first failure
     assert p.fallbacks("circuit_open", 1) >= 1
+
+
+async def test_a_recovered_primary_gets_the_alias_back_through_its_probe(pair):
+    """Passing over an open circuit must not starve its probe: once the open time is
+    over, the next alias submit is the probe, and the primary serves again."""
+    breaker = CircuitBreakerSettings(
+        failures=1, open_seconds=0.3, max_open_seconds=1, jitter=0, recheck_seconds=0.1
+    )
+    p = await pair(primary_over={"circuit_breaker": breaker})
+    p.primary.set_faults([Fault(kind="status", status=500, match="POST", times=1)])
+    assert (await p.submit())[1]["provider"] == "modzy-backup"  # the trip
+    assert (await p.submit())[1]["provider"] == "modzy-backup"  # open: passed over
+    await asyncio.sleep(0.4)
+    assert (await p.submit())[1]["provider"] == "modzy"  # the probe, and it succeeded
+    assert (await p.submit())[1]["provider"] == "modzy"
+    assert posts(p.primary) == [500, 200, 200]
 
 
 async def test_a_spent_daily_quota_on_the_primary_sends_the_job_to_the_backup(pair):
