@@ -102,6 +102,12 @@ bench: $(RUNTIME)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 	$(BIN)/python -m bench
 
+# A fallback alias's added submit latency (bench/fallback.py, docs/benchmarks.md): about a
+# minute; needs Redis on 127.0.0.1:6379; writes bench/results/fallback.{json,md}.
+.PHONY: bench-fallback
+bench-fallback: $(RUNTIME)
+	$(BIN)/python -m bench.fallback
+
 # The job engine's benchmarks (bench/engine.py, docs/benchmarks.md): 10,000 tracked jobs on
 # three replicas, readers, webhooks, a read from state; about 6 minutes; writes
 # bench/results/engine.{json,md}.

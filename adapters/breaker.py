@@ -55,6 +55,11 @@ class Breaker(Protocol):
     @property
     def state(self) -> BreakerState: ...
 
+    @property
+    def open_for(self) -> float:
+        """Seconds until the next probe may go (0 unless open), without moving the breaker."""
+        ...
+
     async def admit(self) -> float | None:
         """None: go ahead (perhaps as the probe). Else: seconds the caller should wait."""
         ...

@@ -25,6 +25,9 @@ connection was never established (only then can we prove the provider did not
 create a job), or when the adapter sends a provider idempotency key, which then
 stays the same on every attempt. A 429/503 with Retry-After pauses the provider for
 every replica; a garbage Retry-After is ignored and the backoff applies.
+
+Under a send trace (``adapters.send_trace``), each request notes whether the provider
+may have taken it, so a fallback never resends a submit that may have been accepted.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from adapters.responses import (
     same_origin,
 )
 from adapters.retry_budget import RetryBudget
+from adapters.send_trace import current as current_trace
 from adapters.upstream_ports import NullObserver, Pacing, UpstreamObserver, UpstreamSettings
 
 __all__ = [
@@ -163,6 +167,16 @@ class Upstream:
             return "backing_off"
         return "available"
 
+    async def passed_over(self) -> str | None:
+        """Why a fallback should try another provider first: ``circuit_open`` (a call
+        would be refused; once the probe is due this is None, so the probe still goes),
+        ``paused`` (a Retry-After pause), or None."""
+        if self._breaker is not None and self._breaker.open_for > 0:
+            return "circuit_open"
+        if self._pacer is not None and await self._pacer.paused_for() > 0:
+            return "paused"
+        return None
+
     async def request(
         self,
         method: str,
@@ -243,6 +257,11 @@ class Upstream:
                     ms=round(seconds * 1000, 1),
                     attempt=attempt + 1,
                 )
+                if (trace := current_trace()) is not None:
+                    if isinstance(exc.__cause__, _NEVER_SENT):
+                        trace.refused("unreachable")
+                    else:
+                        trace.sent(method, None)
                 # A transport failure or timeout counts against the provider; an answer we
                 # refused (too large) does not.
                 self._verdict(failed=exc.__cause__ is not None)
@@ -268,6 +287,8 @@ class Upstream:
                 attempt=attempt + 1,
             )
             self._verdict(failed=resp.status >= 500)
+            if (trace := current_trace()) is not None:
+                trace.sent(method, resp.status)
             hinted = await self._honour_retry_after(resp)
             if (
                 resp.status in RETRYABLE_STATUSES
@@ -282,12 +303,17 @@ class Upstream:
 
     async def _admit(self, deadline: float) -> None:
         """The breaker, then a pacing turn, then the deadline: or fail without sending."""
+        trace = current_trace()
         if time.monotonic() >= deadline:
+            if trace is not None:
+                trace.refused("deadline")
             raise ProviderTimeout(self.provider, "The provider did not answer in time.")
         breaker = self._breaker
         if breaker is not None:
             wait = await breaker.admit()
             if wait is not None:
+                if trace is not None:
+                    trace.refused("circuit_open")
                 self._observer.shed(self.provider, "circuit_open")
                 headers = retry_after_header(wait)
                 raise ProviderUnavailable(
@@ -301,9 +327,11 @@ class Upstream:
                 await self._pacer.wait_turn(deadline - time.monotonic())
             if time.monotonic() >= deadline:
                 raise ProviderTimeout(self.provider, "The provider did not answer in time.")
-        except BaseException:
+        except BaseException as exc:
             if breaker is not None:
                 breaker.abandon()
+            if trace is not None and isinstance(exc, ProviderError):
+                trace.refused("deadline" if isinstance(exc, ProviderTimeout) else "busy")
             raise
 
     def _verdict(self, *, failed: bool) -> None:

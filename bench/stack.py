@@ -101,7 +101,10 @@ class Stack:
         return Server(proc, url)
 
     def gateway(self, name: str, config: GatewayConfig) -> Server:
-        path = write_config(self.workdir, f"{name}.yaml", config)
+        return self.gateway_from_file(name, write_config(self.workdir, f"{name}.yaml", config))
+
+    def gateway_from_file(self, name: str, path: Path) -> Server:
+        """``gateway serve`` with a configuration file written by the caller."""
         port = free_port()
         proc = self.ps.start(
             name,

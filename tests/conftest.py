@@ -158,8 +158,11 @@ async def make_gateway(aiohttp_client: Any) -> AsyncIterator[GatewayFactory]:
         adapters: Mapping[str, ProviderAdapter] | None = None,
         provider_over: Mapping[str, dict[str, Any]] | None = None,
         app_over: Mapping[str, Any] | None = None,
+        also: Mapping[str, str] | None = None,
         **settings_over: Any,
     ) -> Harness:
+        """``also``: more providers, by name, each on the simulator of the given type
+        (another account of that type, on the same simulator)."""
         providers = []
         sims: dict[str, SimulatorControl] = {}
         for t in types:
@@ -173,6 +176,9 @@ async def make_gateway(aiohttp_client: Any) -> AsyncIterator[GatewayFactory]:
             providers.append(
                 provider_settings(t, t, base, **dict((provider_over or {}).get(t, {})))
             )
+        for name, t in (also or {}).items():
+            shared = next(p for p in providers if p.name == t)
+            providers.append(provider_settings(name, t, shared.base_url))
         settings = make_settings(providers, **settings_over)
         registry = CollectorRegistry()
         app = create_app(settings, adapters=adapters, registry=registry, **dict(app_over or {}))

@@ -180,8 +180,14 @@ class Notification(_Response):
 
 class Job(_Response):
     id: str
-    model: str
+    model: str = Field(description="The model that runs the job (an alias's target).")
     provider: str
+    alias: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Only on jobs submitted under an alias: the alias; model and provider "
+        "name the target that took the job (the first of its chain that would).",
+    )
     status: JobStatus
     done: bool
     counts: Counts
@@ -262,8 +268,26 @@ class ModelInfo(_Response):
     description: str | None = None
 
 
+class AliasTargetInfo(_Response):
+    model: str
+    weight: float | None = Field(
+        description="Share of first attempts in a split (null: tried in order)."
+    )
+
+
+class AliasInfo(_Response):
+    name: str
+    targets: list[AliasTargetInfo] = Field(
+        description="Tried in this order (a weighted split picks the first by weight); "
+        "a submit goes to the first whose provider takes it."
+    )
+
+
 class ModelList(_Response):
     models: list[ModelInfo]
+    aliases: list[AliasInfo] = Field(
+        default_factory=list, description="Every alias and the chain of models it names."
+    )
 
 
 class FieldProblem(_Response):

@@ -26,6 +26,7 @@ def job_view(record: JobRecord) -> models.Job:
         id=record.id,
         model=record.model,
         provider=record.provider,
+        alias=record.alias,
         status=record.status,
         done=record.done,
         counts=models.Counts(

@@ -17,7 +17,15 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from gateway.auth.settings import ApiKeySettings, AuthSettings
-from gateway.config.settings import MODEL_REF, Credential, ProviderSettings, Settings
+from gateway.config.settings import (
+    MODEL_REF,
+    AliasTarget,
+    Credential,
+    ProviderSettings,
+    Settings,
+    alias_chain,
+    chain_problem,
+)
 from gateway.jobs.settings import WebhookSecret, WebhookSettings, whsec_problem
 
 Problem = tuple[str, str]
@@ -37,7 +45,8 @@ class ConfigView:
     provider_names: set[str] = field(default_factory=set)
     #: (provider name, credential) for every provider whose credential is well-formed.
     credentials: list[tuple[str, Credential]] = field(default_factory=list)
-    aliases: dict[str, str] = field(default_factory=dict)
+    #: Each alias's targets, in order (a plain alias is a chain of one).
+    aliases: dict[str, tuple[AliasTarget, ...]] = field(default_factory=dict)
     api_keys: list[ApiKeySettings] = field(default_factory=list)
     auth: AuthSettings | None = None
     webhooks: WebhookSettings | None = None
@@ -48,7 +57,7 @@ class ConfigView:
             providers=list(settings.providers),
             provider_names={p.name for p in settings.providers},
             credentials=[(p.name, p.credential) for p in settings.providers if p.secret is None],
-            aliases=dict(settings.aliases),
+            aliases=settings.alias_chains(),
             api_keys=list(settings.api_keys),
             auth=settings.auth,
             webhooks=settings.webhooks,
@@ -72,9 +81,10 @@ class ConfigView:
                 view.credentials.append((name, credential))
         aliases = raw.get("aliases")
         if isinstance(aliases, Mapping):
-            view.aliases = {
-                k: v for k, v in aliases.items() if isinstance(k, str) and isinstance(v, str)
-            }
+            for name, value in aliases.items():
+                chain = _chain(value)
+                if isinstance(name, str) and chain is not None:
+                    view.aliases[name] = chain
         view.api_keys = [
             k for k in (_valid(ApiKeySettings, e) for e in _list(raw.get("api_keys"))) if k
         ]
@@ -85,6 +95,21 @@ class ConfigView:
 
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
+
+
+def _chain(value: Any) -> tuple[AliasTarget, ...] | None:
+    """An alias's chain, if its shape is valid (the schema reports it otherwise)."""
+    if isinstance(value, str):
+        return alias_chain(value)
+    if not isinstance(value, list):
+        return None
+    targets = [
+        AliasTarget(model=e) if isinstance(e, str) else _valid(AliasTarget, e) for e in value
+    ]
+    chain = tuple(t for t in targets if t is not None)
+    if len(chain) != len(value) or chain_problem(chain) is not None:
+        return None
+    return chain
 
 
 def _valid(model: type[M], value: Any) -> M | None:
@@ -165,10 +190,14 @@ def check_references(view: ConfigView) -> list[Problem]:
         model_ids = [m.id for m in p.models]
         if len(set(model_ids)) != len(model_ids):
             problems.append((f"{where}.models", "model ids must be unique per provider"))
-    for alias, target in view.aliases.items():
+    for alias, chain in view.aliases.items():
         if not _ALIAS.fullmatch(alias):
             problems.append((f"aliases.{alias}", "alias names are 1-64 of [A-Za-z0-9._-]"))
-        if problem := _model_problem(target, view):
+        for i, target in enumerate(chain):
+            where = f"aliases.{alias}" if len(chain) == 1 else f"aliases.{alias}[{i}]"
+            if problem := _model_problem(target.model, view):
+                problems.append((where, problem))
+        if problem := _mixed_outputs(chain, view):
             problems.append((f"aliases.{alias}", problem))
     key_ids: set[str] = set()
     hashes: set[str] = set()
@@ -210,6 +239,22 @@ def _model_problem(target: str, view: ConfigView) -> str | None:
         return f"provider {provider.name!r} lists no model {m['model']!r} (it lists {listed})"
     if m["version"] and known.version and m["version"] != known.version:
         return f"model {m['model']!r} is version {known.version!r}, not {m['version']!r}"
+    return None
+
+
+def _mixed_outputs(chain: tuple[AliasTarget, ...], view: ConfigView) -> str | None:
+    """A chain whose targets answer in different output types: a caller would get one
+    shape or the other depending on which provider was up."""
+    types: dict[str, str] = {}
+    for target in chain:
+        m = MODEL_REF.match(target.model)
+        provider = m and next((p for p in view.providers if p.name == m["provider"]), None)
+        known = m and provider and next((x for x in provider.models if x.id == m["model"]), None)
+        if known:
+            types[target.model] = known.output_type
+    if len(set(types.values())) > 1:
+        listed = ", ".join(f"{t} ({o})" for t, o in types.items())
+        return f"the targets of an alias must share one output type: {listed}"
     return None
 
 

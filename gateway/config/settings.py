@@ -16,9 +16,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from adapters.outputs import OutputType
@@ -130,6 +138,81 @@ class ServerSettings(_Frozen):
         return self
 
 
+class AliasTarget(_Frozen):
+    """One target of an alias's fallback chain: a model, and its share of a split."""
+
+    model: str = Field(min_length=1, max_length=300)
+    #: Share of first attempts (relative to the chain's other weights); None: no split.
+    #: A weight of 0 makes the target a fallback only, never the first choice.
+    weight: float | None = Field(default=None, ge=0, le=1_000_000)
+
+
+MAX_ALIAS_TARGETS = 8
+
+
+def alias_chain(value: str | list[str | AliasTarget]) -> tuple[AliasTarget, ...]:
+    """An alias's targets in order, one per entry (a plain string is a chain of one)."""
+    entries = [value] if isinstance(value, str) else value
+    return tuple(AliasTarget(model=e) if isinstance(e, str) else e for e in entries)
+
+
+def chain_problem(chain: tuple[AliasTarget, ...]) -> str | None:
+    """Why a chain cannot be used (None if it can): empty, too long, repeated, or
+    weighted in part (a split needs every target's weight, or none)."""
+    if not chain:
+        return "an alias needs at least one target"
+    if len(chain) > MAX_ALIAS_TARGETS:
+        return f"an alias has at most {MAX_ALIAS_TARGETS} targets"
+    models = [t.model for t in chain]
+    if len(set(models)) != len(models):
+        return "an alias names each target once"
+    weighted = [t.weight is not None for t in chain]
+    if any(weighted) and not all(weighted):
+        return "give every target a weight, or none (a split needs them all)"
+    if all(weighted) and not any(t.weight for t in chain):
+        return "at least one weight must be above 0"
+    return None
+
+
+def _chain_shape(value: Any) -> Any:
+    """One clear message for a malformed alias, rather than pydantic's per-branch list."""
+    if isinstance(value, str | AliasTarget):
+        return value
+    if not isinstance(value, list):
+        raise ValueError("an alias is a model name or a list of targets")
+    for i, entry in enumerate(value):
+        if isinstance(entry, str | AliasTarget):
+            continue
+        if not isinstance(entry, dict):
+            raise ValueError(f"target {i}: give a model name or {{model, weight}}")
+        unknown = sorted(set(entry) - {"model", "weight"})
+        if unknown:
+            raise ValueError(f"target {i}: unknown field {unknown[0]!r} (model, weight)")
+        if not isinstance(entry.get("model"), str):
+            raise ValueError(f"target {i}: 'model' must name a model")
+        weight = entry.get("weight")
+        if weight is not None and (
+            isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0
+        ):
+            raise ValueError(f"target {i}: 'weight' must be a number of 0 or more")
+    return value
+
+
+def _usable_chain(value: str | list[str | AliasTarget]) -> str | list[str | AliasTarget]:
+    if problem := chain_problem(alias_chain(value)):
+        raise ValueError(problem)
+    return value
+
+
+#: An alias names one model (``"modzy/ed542963de@1.0.1"``) or an ordered chain of
+#: targets: model strings, or ``{model, weight}`` entries for a weighted split.
+AliasValue = Annotated[
+    str | list[str | AliasTarget],
+    BeforeValidator(_chain_shape),
+    AfterValidator(_usable_chain),
+]
+
+
 class Settings(BaseSettings):
     """The whole gateway configuration; build with ``load_settings`` or init kwargs."""
 
@@ -142,8 +225,9 @@ class Settings(BaseSettings):
     )
 
     providers: list[ProviderSettings] = Field(default_factory=list)
-    #: Alias → ``<provider>/<model>[@<version>]``.
-    aliases: dict[str, str] = Field(default_factory=dict)
+    #: Alias → ``<provider>/<model>[@<version>]``, or an ordered fallback chain of them
+    #: (optionally weighted): ``gateway.jobs.fallback``.
+    aliases: dict[str, AliasValue] = Field(default_factory=dict)
     api_keys: list[ApiKeySettings] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     job_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
@@ -197,6 +281,9 @@ class Settings(BaseSettings):
 
     def provider(self, name: str) -> ProviderSettings | None:
         return next((p for p in self.providers if p.name == name), None)
+
+    def alias_chains(self) -> dict[str, tuple[AliasTarget, ...]]:
+        return {a: alias_chain(v) for a, v in self.aliases.items()}
 
 
 class ConfigError(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
 import structlog
@@ -50,6 +50,7 @@ from gateway.http.routes import add_routes
 from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
 from gateway.jobs.engine import JobEngine
+from gateway.jobs.fallback import Fallback
 from gateway.jobs.live import LiveJobs
 from gateway.jobs.reuse import ItemReuse
 from gateway.jobs.service import JobService
@@ -231,6 +232,7 @@ def create_app(
         # Records Redis lost are written back from this process's memory (not with a
         # store a test injected: there is nothing below it to write back to).
         recall=backends.recall if store is backends.store else None,
+        fallback=Fallback(built, passed_over=_passed_over(upstreams), observer=metrics),
     )
     app[LIVE] = LiveJobs(
         app[JOBS],
@@ -274,6 +276,18 @@ def create_app(
 
     app.on_cleanup.append(_close_redis)
     return app
+
+
+def _passed_over(upstreams: list[Upstream]) -> Callable[[str], Awaitable[str | None]]:
+    """Why a fallback should try another provider first (circuit open, paused by a
+    Retry-After, as its breaker and pacer know, shared through Redis where there is one)."""
+    by_name = {u.provider: u for u in upstreams}
+
+    async def passed_over(provider: str) -> str | None:
+        upstream = by_name.get(provider)
+        return await upstream.passed_over() if upstream is not None else None
+
+    return passed_over
 
 
 def _caller_limits(

@@ -1,11 +1,15 @@
-"""Models and aliases: turning what a caller wrote in ``model`` into a ``ModelRef``."""
+"""Models and aliases: turning what a caller wrote in ``model`` into a ``ModelRef``.
+
+An alias names one model or an ordered chain of them (``gateway.jobs.fallback`` tries
+them in turn); a model named directly is a chain of one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from adapters.base import ModelRef
-from gateway.config.settings import MODEL_REF, ModelSettings, Settings
+from gateway.config.settings import MODEL_REF, AliasTarget, ModelSettings, Settings
 from gateway.errors import NotFound
 from gateway.jobs.settings import ItemCacheSettings
 from gateway.limits.pacing import account_id
@@ -18,35 +22,87 @@ _NO_CACHE = ItemCacheSettings()
 
 
 @dataclass(frozen=True, slots=True)
-class Resolved:
+class Target:
+    """One model a submit may go to."""
+
     ref: ModelRef
-    #: Every name the model goes by, for allow-lists: alias, with and without version.
+    #: Every name the model goes by itself, for allow-lists: with and without version.
     names: tuple[str, ...]
     output_type: str
+    #: Its share of first attempts in a weighted alias (None: the chain is not split).
+    weight: float | None = None
     #: The model's item cache (off unless configured).
     cache: ItemCacheSettings = _NO_CACHE
+
+    @property
+    def label(self) -> str:
+        """The target as logs and metric labels name it (configured names only)."""
+        return str(self.ref)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    #: The first target's model (a weighted alias may send a submit elsewhere).
+    ref: ModelRef
+    #: Every name the first target goes by, for allow-lists: alias, with and without version.
+    names: tuple[str, ...]
+    output_type: str
+    #: The alias the caller wrote (None: a model named directly).
+    alias: str | None = None
+    #: Every target, in the configured order; a model named directly is the only one.
+    targets: tuple[Target, ...] = ()
+
+    def names_of(self, target: Target) -> tuple[str, ...]:
+        """What an allow-list may name to let a caller use ``target`` through this name:
+        the alias (an alias on the list grants its whole chain) or the target itself."""
+        return (self.alias, *target.names) if self.alias else target.names
+
+    @property
+    def cache(self) -> ItemCacheSettings:
+        """The first target's item cache: what a submit's inputs are looked up in."""
+        return self.targets[0].cache if self.targets else _NO_CACHE
 
 
 class ModelCatalog:
     def __init__(self, settings: Settings) -> None:
         self._providers = {p.name: p for p in settings.providers}
-        self._aliases = dict(settings.aliases)
         self._accounts = {
             p.name: account_id(
                 p.type, p.base_url, p.secret.get_secret_value() if p.secret is not None else ""
             )
             for p in settings.providers
         }
+        self._chains = settings.alias_chains()
+
+    @property
+    def chains(self) -> dict[str, tuple[AliasTarget, ...]]:
+        """Every alias and its targets, as configured (for ``GET /v1/models``)."""
+        return dict(self._chains)
+
+    def account(self, provider: str) -> str:
+        """The provider's account (a hash of its type, base URL and credential): what
+        item cache entries are shared by, whatever the provider is named."""
+        return self._accounts[provider]
 
     def aliases_of(self, provider: str, model: ModelSettings) -> list[str]:
+        """The aliases whose chain includes the model."""
         plain = f"{provider}/{model.id}"
         full = f"{plain}@{model.version}" if model.version else plain
-        return sorted(a for a, t in self._aliases.items() if t in (plain, full))
+        return sorted(
+            a for a, chain in self._chains.items() if any(t.model in (plain, full) for t in chain)
+        )
 
     def resolve(self, name: str) -> Resolved:
         """Resolve a model id or alias; unknown providers and models are 404s."""
-        alias = name if name in self._aliases else None
-        target = self._aliases.get(name, name)
+        chain = self._chains.get(name)
+        if chain is None:
+            target = self._target(name, name, None)
+            return Resolved(target.ref, target.names, target.output_type, None, (target,))
+        targets = tuple(self._target(name, t.model, t.weight) for t in chain)
+        first = targets[0]
+        return Resolved(first.ref, (name, *first.names), first.output_type, name, targets)
+
+    def _target(self, name: str, target: str, weight: float | None) -> Target:
         m = MODEL_REF.match(target)
         if m is None:
             raise NotFound(
@@ -72,10 +128,5 @@ class ModelCatalog:
             cache = known.cache
         ref = ModelRef(provider=provider.name, model_id=m["model"], version=version)
         plain = f"{provider.name}/{m['model']}"
-        names = tuple(n for n in (alias, str(ref), plain, f"{provider.name}/*") if n)
-        return Resolved(ref=ref, names=names, output_type=output_type, cache=cache)
-
-    def account(self, provider: str) -> str:
-        """The provider's account (a hash of its type, base URL and credential): what
-        item cache entries are shared by, whatever the provider is named."""
-        return self._accounts[provider]
+        names = tuple(dict.fromkeys((str(ref), plain, f"{provider.name}/*")))
+        return Target(ref=ref, names=names, output_type=output_type, weight=weight, cache=cache)

@@ -60,6 +60,7 @@ from gateway.errors import (
 )
 from gateway.jobs.catalog import ModelCatalog, Resolved
 from gateway.jobs.coalesce import Coalescer
+from gateway.jobs.fallback import Fallback
 from gateway.jobs.leases import SubmitLease
 from gateway.jobs.records import (
     JobObserver,
@@ -73,7 +74,7 @@ from gateway.jobs.records import (
     to_input,
 )
 from gateway.jobs.reuse import ItemPlan, ItemReuse
-from gateway.limits.job_limits import JobLimits
+from gateway.limits.job_limits import Admission, JobLimits
 from gateway.observability.context import note_cache, note_provider, upstream_call, waiting
 from gateway.state.cache import Freshness, MemoryFreshness, ResultCache
 from gateway.state.events import JobEvents, LocalWatchers, MemoryEvents
@@ -135,6 +136,7 @@ class JobService:
         webhooks: WebhookCheck | None = None,
         recall: Recall | None = None,
         reuse: ItemReuse | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         """Args beyond the obvious:
         cache: the shared result cache (Redis, or memory for one process).
@@ -144,6 +146,7 @@ class JobService:
         events: where changes of a job are published and waited for.
         recall: the store's writer-back: finished records this process holds are written
             back through it when Redis lost them, also when a read is answered from here.
+        fallback: tries an alias's targets in turn (with none: in order, no pre-checks).
         """
         self._store = store
         self._adapters = adapters
@@ -179,6 +182,7 @@ class JobService:
         self._recall = recall
         #: The item cache's part in submits and finishes (None: no model has one).
         self._reuse = reuse
+        self._fallback = fallback if fallback is not None else Fallback(adapters)
 
     # -- submit ---------------------------------------------------------------------------
 
@@ -254,7 +258,8 @@ class JobService:
         lease: SubmitLease,
     ) -> JobRecord:
         resolved = self._catalog.resolve(body.model)
-        if not principal.may_use(resolved.names):
+        targets = [t for t in resolved.targets if principal.may_use(resolved.names_of(t))]
+        if not targets:
             raise Forbidden(f"This credential may not use model {body.model!r}.")
         if len(body.inputs) > self._max_inputs:
             raise ValidationFailed(
@@ -270,21 +275,15 @@ class JobService:
                     errors=[FieldError("/webhook_url", "webhooks need the job engine")],
                 )
             await self._webhooks.check(principal.tenant, body.webhook_url)
-        adapter = self._adapter(resolved.ref.provider)
         note_provider(resolved.ref.provider)
         request = JobRequest(
             model=resolved.ref,
             inputs=tuple(to_input(i) for i in body.inputs),
             explain=body.options.explain,
             options=body.options.provider,
+            submit_key=submit_key or job_id,
         )
-        if request.explain and not adapter.capabilities.explain:
-            raise ValidationFailed(
-                "This provider cannot explain its predictions.",
-                errors=[FieldError("/options/explain", "not supported by this provider")],
-            )
-        adapter.validate(request)
-        request = replace(request, submit_key=submit_key or job_id)
+        # The item cache answers what it can (looked up as the first target's answers).
         plan = None
         if self._reuse is not None:
             plan = await self._reuse.plan(principal.tenant, resolved, request, body.options.cache)
@@ -295,23 +294,39 @@ class JobService:
         if plan is not None and plan.cached:
             sent = tuple(i for i in request.inputs if i.name not in plan.cached)
             request = replace(request, inputs=sent)
-        admission = None
+        # What the attempt under way took (each target's provider has its own quota).
+        held: list[Admission] = []
         limits = self._limits
         if limits is not None:
-            admission = await limits.admit(
-                principal, resolved.ref.provider, job_id, lease_seconds=lease.seconds
-            )
-            held = admission
-            lease.keep("job_slot", lambda: limits.keep_slot(principal, held, lease.seconds))
-        try:
-            # A job the provider runs but the gateway cannot record is an orphan: make
-            # sure the store answers before the provider is asked.
-            await self._store.ping()
-            record = await self._create(principal, body, request, adapter, job_id, plan)
-        except BaseException:
-            if admission is not None and self._limits is not None:
-                await self._limits.undo(admission)
-            raise
+
+            async def keep_slot() -> None:
+                if held:
+                    await limits.keep_slot(principal, held[-1], lease.seconds)
+
+            lease.keep("job_slot", keep_slot)
+
+        async def attempt(request: JobRequest, adapter: ProviderAdapter) -> JobRecord:
+            provider = request.model.provider
+            note_provider(provider)
+            if limits is not None:
+                held.append(
+                    await limits.admit(principal, provider, job_id, lease_seconds=lease.seconds)
+                )
+            try:
+                # A job the provider runs but the gateway cannot record is an orphan: make
+                # sure the store answers before the provider is asked.
+                await self._store.ping()
+                return await self._create(
+                    principal, body, request, adapter, job_id, plan, alias=resolved.alias
+                )
+            except BaseException:
+                if held and limits is not None:
+                    await limits.undo(held.pop())
+                raise
+
+        # The first target that takes the job (``gateway.jobs.fallback``).
+        record = await self._fallback.submit(resolved.alias, targets, request, attempt)
+        admission = held[-1] if held else None
         await lease.end()
         if record.done:
             await self._job_done(record)
@@ -336,6 +351,8 @@ class JobService:
         adapter: ProviderAdapter,
         job_id: str,
         plan: ItemPlan | None = None,
+        *,
+        alias: str | None = None,
     ) -> JobRecord:
         """Submit to the provider and store the record (cancelling the job if that fails)."""
         resolved = request.model
@@ -360,6 +377,7 @@ class JobService:
             key_id=principal.key_id,
             model=str(resolved),
             provider=resolved.provider,
+            alias=alias,
             input_names=tuple(i.name for i in body.inputs),
             created_at=now,
             updated_at=now,

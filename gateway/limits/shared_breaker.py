@@ -104,6 +104,10 @@ class SharedBreaker:
     def state(self) -> BreakerState:
         return self._local.state
 
+    @property
+    def open_for(self) -> float:
+        return self._local.open_for
+
     async def admit(self) -> float | None:
         local = self._local
         if local.state is BreakerState.CLOSED:

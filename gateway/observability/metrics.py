@@ -300,6 +300,15 @@ class Metrics:
             registry=r,
         )
         self.configure_tenants(MetricsSettings())
+        self.fallbacks = Counter(
+            "gateway_fallbacks_total",
+            "Submits to an alias that passed a target over for the next one in its chain, "
+            "by alias, target passed over (from), target tried next (to; 'none' when none "
+            "was left) and reason (gateway.jobs.fallback.REASONS). Every label is a "
+            "configured name.",
+            ["alias", "from", "to", "reason"],
+            registry=r,
+        )
         #: The job engine's metrics (``gateway_engine_*``).
         self.engine = EngineMetrics(r)
 
@@ -337,6 +346,10 @@ class Metrics:
 
     def shed(self, provider: str, reason: str) -> None:
         self.upstream_shed.labels(provider, reason).inc()
+
+    # FallbackObserver
+    def fallback(self, alias: str, source: str, target: str, reason: str) -> None:
+        self.fallbacks.labels(alias, source, target, reason).inc()
 
     def circuit(self, provider: str, state: BreakerState) -> None:
         self.circuit_state.labels(provider).set(state)

@@ -61,6 +61,8 @@ class JobRecord:
     #: The item cache key of each input sent to the provider (a model with an item
     #: cache): its answer is kept under it once the job finishes.
     cache_keys: Mapping[str, str] = field(default_factory=dict)
+    #: The alias the job was submitted under (``model`` is the target that served it).
+    alias: str | None = None
 
     @property
     def done(self) -> bool:

@@ -12,11 +12,17 @@ from tests.e2e.processes import Process, answers, free_port, wait_until
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def demo_simulator_port() -> int:
+    """Where the demo's simulators listen (the docs write 127.0.0.1:9100)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_simulator_port: int) -> Iterator[int]:
     port = free_port()
     workdir = tmp_path_factory.mktemp("demo")
     argv = [sys.executable, "-m", "gateway", "demo", "--port", str(port)]
-    argv += ["--simulator-port", str(free_port())]
+    argv += ["--simulator-port", str(demo_simulator_port)]
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("GATEWAY_")}
     process = Process("demo", argv, workdir, env)
     process.spawn()

@@ -3,7 +3,8 @@
 Every ```` ```sh ```` block in ``README.md`` and ``docs/`` runs in bash (``set -e -o
 pipefail``), in order within its page, against one demo gateway, unless the line before it
 is ``<!-- not run: <reason> -->`` (a deployment command, a server left running, a
-placeholder the reader fills in). The only change made to a block is the port. Each HTTP
+placeholder the reader fills in). The only change made to a block is the ports (the
+gateway's, 8080, and the simulators', 9100). Each HTTP
 answer a block gets is checked: a 2xx, or a status its own text names (the examples show
 404s, 409s and 422s on purpose); a block that makes no request at all fails too, so a
 typo cannot turn one into a no-op.
@@ -52,8 +53,12 @@ def test_every_block_is_run_or_says_why_not():
     run_cases(),
     ids=[f"{p.relative_to(REPO)}#{i}" for p, i, _ in run_cases()],
 )
-def test_the_example_runs_as_written(demo: int, tmp_path: Path, page: Path, index: int, code: str):
-    script = code.replace("127.0.0.1:8080", f"127.0.0.1:{demo}")
+def test_the_example_runs_as_written(
+    demo: int, demo_simulator_port: int, tmp_path: Path, page: Path, index: int, code: str
+):
+    script = code.replace("127.0.0.1:8080", f"127.0.0.1:{demo}").replace(
+        "127.0.0.1:9100", f"127.0.0.1:{demo_simulator_port}"
+    )
     # curl as written, plus each answer's status on stderr (stdout stays what the
     # reader sees and pipes).
     prelude = (

@@ -16,6 +16,7 @@ ROWS = [
     "Latency",
     "Rate limiting",
     "Providers",
+    "Upstream economy",
     "Cache",
     "Jobs",
     "Engine",

@@ -3,9 +3,9 @@
 A real Prometheus (Debian's binary, temp config and storage, loopback port, 1 s
 scrapes) scrapes a real gateway on loopback while it serves demo traffic against
 the provider simulators: successful jobs, a job with a failing item, 4xx answers,
-a provider fault, a provider 429 with Retry-After, concurrent reads of one job; and a
-second replica with the job engine on, whose jobs nobody reads, with webhooks to a
-receiver on loopback and event streams.
+a provider fault, a fallback alias passing a provider over, a provider 429 with
+Retry-After, concurrent reads of one job; and a second replica with the job engine
+on, whose jobs nobody reads, with webhooks to a receiver on loopback and event streams.
 Then every query of every panel goes through Prometheus's HTTP API, with the
 template variables at "All", and must return at least one finite value, and may
 only select metrics the gateway exports.
@@ -45,7 +45,7 @@ from gateway.limits.settings import RateLimitSettings
 from gateway.observability.settings import MetricsSettings
 from gateway.state.keyspace import Keyspace
 from gateway.state.settings import RedisSettings
-from tests.conftest import AUTH, READ_AUTH, Harness
+from tests.conftest import AUTH, OTHER_AUTH, READ_AUTH, Harness
 from tests.observability.support import (
     PanelQuery,
     expand,
@@ -202,6 +202,11 @@ async def demo_round(h: Harness, shared: SharedState) -> None:
     sim.set_faults([Fault(kind="status", status=500, match="POST", times=1)])
     r = await c.post("/v1/jobs", json={"model": "sentiment", "inputs": good}, headers=AUTH)
     assert r.status == 502, await r.text()
+    # A fallback: the other tenant's daily jobs on modzy are spent (none allowed), so its
+    # submits to the alias go to the second account on the same simulator.
+    r = await c.post("/v1/jobs", json={"model": "sentiment-ha", "inputs": good}, headers=OTHER_AUTH)
+    assert r.status == 202, await r.text()
+    assert (await r.json())["provider"] == "modzy-backup"
     # A provider 429 with Retry-After on a status read: paused, retried, answered.
     r = await c.post("/v1/jobs", json={"model": "sentiment", "inputs": good}, headers=AUTH)
     throttled_job = (await r.json())["id"]
@@ -298,6 +303,11 @@ async def test_every_dashboard_panel_has_data_in_a_real_prometheus(
     queries = panel_queries(dashboard)
     h = await make_gateway(
         ["modzy"],
+        also={"modzy-backup": "modzy"},
+        aliases={
+            "sentiment": "modzy/ed542963de@1.0.1",
+            "sentiment-ha": ["modzy/ed542963de@1.0.1", "modzy-backup/ed542963de@1.0.1"],
+        },
         status_cache_seconds=0,
         redis=RedisSettings(url=redis_url, prefix=shared_state.keys.prefix),
         # The demo's tenant gets a label of its own, as an operator would list theirs.
@@ -306,6 +316,7 @@ async def test_every_dashboard_panel_has_data_in_a_real_prometheus(
             {
                 "per_key": {"read": {"requests": 1000, "burst": 1000}},
                 "keys": {"acme-reader": {"read": {"requests": 1, "per_seconds": 60}}},
+                "daily_jobs": {"tenants": {"other": {"modzy": 0}}},
             }
         ),
     )

@@ -6,7 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.models import Capabilities, ModelInfo, ModelList, ProviderInfo, ProviderList
+from gateway.api.models import (
+    AliasInfo,
+    AliasTargetInfo,
+    Capabilities,
+    ModelInfo,
+    ModelList,
+    ProviderInfo,
+    ProviderList,
+)
 from gateway.api.openapi import openapi_document
 from gateway.api.views import dump
 from gateway.http.handlers.jobs import json_response
@@ -66,7 +74,14 @@ async def list_models(request: web.Request) -> web.Response:
         for p in settings.providers
         for m in p.models
     ]
-    return json_response(dump(ModelList(models=models)))
+    aliases = [
+        AliasInfo(
+            name=name,
+            targets=[AliasTargetInfo(model=t.model, weight=t.weight) for t in chain],
+        )
+        for name, chain in sorted(catalog.chains.items())
+    ]
+    return json_response(dump(ModelList(models=models, aliases=aliases)))
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -130,7 +130,7 @@ class TestLoadSettings:
         assert "max_body_bytes" in [p for p, _ in info.value.problems]
 
     def test_shipped_configurations_are_valid(self, monkeypatch):
-        assert len(load_settings(REPO / "config" / "demo.yaml").providers) == 5
+        assert len(load_settings(REPO / "config" / "demo.yaml").providers) == 6
         for var in ("MODZY_EU", "VODY", "ANNOLAB", "LLAMA_CLOUD", "WOODWIDE"):
             monkeypatch.setenv(f"{var}_API_KEY", "set-by-test")
         example = load_settings(REPO / "config" / "gateway.example.yaml")
@@ -390,3 +390,85 @@ def test_a_model_output_type_is_one_the_api_documents():
     assert ModelSettings(id="m", output_type="regression").output_type == "regression"
     with pytest.raises(ValidationError, match="output_type"):
         ModelSettings(id="m", output_type="clasification")
+
+
+class TestAliasChains:
+    """An alias may name a chain of targets, optionally weighted (gateway.jobs.fallback)."""
+
+    TWO = GOOD.replace(
+        "aliases:\n",
+        "  - name: modzy-us\n    type: modzy\n    base_url: https://us.modzy.example/api\n"
+        "    credential: {file: modzy.key}\n    models:\n"
+        '      - {id: ed542963de, version: "1.0.1", output_type: classification}\n'
+        '      - {id: b7d4c1a9e2, version: "2.0.0", output_type: json}\n'
+        "aliases:\n",
+    )
+
+    def aliases(self, value: str) -> str:
+        return self.TWO.replace("sentiment: modzy-eu/ed542963de@1.0.1", f"sentiment: {value}")
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "[modzy-eu/ed542963de@1.0.1, modzy-us/ed542963de@1.0.1]",
+            "[{model: modzy-eu/ed542963de@1.0.1, weight: 3},"
+            " {model: modzy-us/ed542963de@1.0.1, weight: 1}]",
+            "[{model: modzy-eu/ed542963de@1.0.1, weight: 1},"
+            " {model: modzy-us/ed542963de@1.0.1, weight: 0}]",
+        ],
+        ids=["ordered", "weighted", "weight-0-is-fallback-only"],
+    )
+    def test_takes_ordered_and_weighted_chains(self, tmp_path, value):
+        settings = load_settings(write(tmp_path, self.aliases(value)))
+        chain = settings.alias_chains()["sentiment"]
+        assert [t.model for t in chain] == [
+            "modzy-eu/ed542963de@1.0.1",
+            "modzy-us/ed542963de@1.0.1",
+        ]
+
+    @pytest.mark.parametrize(
+        ("value", "path", "says"),
+        [
+            ("[]", "aliases.sentiment", "at least one target"),
+            (
+                "[modzy-eu/ed542963de@1.0.1, modzy-eu/ed542963de@1.0.1]",
+                "aliases.sentiment",
+                "each target once",
+            ),
+            (
+                "[{model: modzy-eu/ed542963de@1.0.1, weight: 1}, modzy-us/ed542963de@1.0.1]",
+                "aliases.sentiment",
+                "every target a weight",
+            ),
+            (
+                "[{model: modzy-eu/ed542963de@1.0.1, weight: -1}]",
+                "aliases.sentiment",
+                "'weight' must be a number",
+            ),
+            (
+                "[{model: modzy-eu/ed542963de@1.0.1, wieght: 1}]",
+                "aliases.sentiment",
+                "unknown field 'wieght'",
+            ),
+            ("[modzy-eu/ed542963de@1.0.1, ghost/x]", "aliases.sentiment[1]", "ghost/x"),
+            (
+                "[modzy-eu/ed542963de@1.0.1, modzy-us/b7d4c1a9e2]",
+                "aliases.sentiment",
+                "share one output type",
+            ),
+        ],
+        ids=["empty", "repeated", "partly-weighted", "negative", "typo", "unknown", "mixed"],
+    )
+    def test_names_a_bad_chain_clearly(self, tmp_path, value, path, says):
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, self.aliases(value)))
+        problems = info.value.problems
+        assert [p for p, _ in problems] == [path], problems
+        assert says in problems[0][1], problems
+
+    def test_a_chain_is_checked_also_when_the_schema_failed_elsewhere(self, tmp_path):
+        value = "[modzy-eu/ed542963de@1.0.1, ghost/x]"
+        text = self.aliases(value) + "max_body_bytes: -1\n"
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, text))
+        assert {p for p, _ in info.value.problems} == {"max_body_bytes", "aliases.sentiment[1]"}

@@ -7,7 +7,7 @@ import pytest
 from adapters.base import ModelRef
 from gateway.errors import NotFound
 from gateway.jobs.catalog import ModelCatalog
-from tests.conftest import make_settings, provider_settings
+from tests.conftest import SIM_MODELS, make_settings, provider_settings
 
 
 class TestCatalog:
@@ -31,3 +31,38 @@ class TestCatalog:
     def test_unknown_is_not_found(self, name):
         with pytest.raises(NotFound):
             self.catalog.resolve(name)
+
+
+class TestChains:
+    catalog = ModelCatalog(
+        make_settings(
+            [
+                provider_settings("modzy", "modzy", "http://127.0.0.1:1/api"),
+                provider_settings("modzy-us", "modzy", "http://127.0.0.1:2/api"),
+            ],
+            aliases={"sentiment": ["modzy/ed542963de@1.0.1", "modzy-us/ed542963de"]},
+        )
+    )
+
+    def test_an_alias_resolves_to_every_target_in_order(self):
+        r = self.catalog.resolve("sentiment")
+        assert [t.ref for t in r.targets] == [
+            ModelRef("modzy", "ed542963de", "1.0.1"),
+            ModelRef("modzy-us", "ed542963de", "1.0.1"),
+        ]
+        assert (r.alias, r.ref) == ("sentiment", r.targets[0].ref)
+
+    def test_an_allow_list_grants_a_target_by_the_alias_or_its_own_names(self):
+        r = self.catalog.resolve("sentiment")
+        assert "sentiment" in r.names_of(r.targets[1])
+        assert "modzy-us/ed542963de" in r.names_of(r.targets[1])
+        assert "modzy/ed542963de" not in r.names_of(r.targets[1])
+
+    def test_a_model_named_directly_is_a_chain_of_one_without_alias(self):
+        r = self.catalog.resolve("modzy-us/ed542963de")
+        assert (r.alias, len(r.targets)) == (None, 1)
+        assert r.names_of(r.targets[0]) == r.names
+
+    def test_every_model_of_a_chain_lists_the_alias(self):
+        model = SIM_MODELS["modzy"][0]
+        assert self.catalog.aliases_of("modzy-us", model) == ["sentiment"]
