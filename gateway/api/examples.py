@@ -135,11 +135,20 @@ MODELS: dict[str, Any] = {
         {
             "id": "modzy/ed542963de@1.0.1",
             "provider": "modzy",
-            "aliases": ["sentiment"],
+            "aliases": ["sentiment", "sentiment-ha"],
             "output_type": "classification",
             "description": "Sentiment analysis (text)",
         }
-    ]
+    ],
+    "aliases": [
+        {
+            "name": "sentiment-ha",
+            "targets": [
+                {"model": "modzy/ed542963de@1.0.1", "weight": None},
+                {"model": "modzy-backup/ed542963de@1.0.1", "weight": None},
+            ],
+        }
+    ],
 }
 
 HEALTH_OK: dict[str, Any] = {"status": "ok"}
