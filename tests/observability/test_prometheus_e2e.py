@@ -40,12 +40,13 @@ from aiohttp.test_utils import TestServer
 from adapters.modzy import EXAMPLES
 from adapters.simulation import Fault
 from gateway.auth.settings import UrlGuardSettings
-from gateway.jobs.settings import EngineSettings, WebhookSettings
+from gateway.config.settings import ModelSettings
+from gateway.jobs.settings import EngineSettings, ItemCacheSettings, WebhookSettings
 from gateway.limits.settings import RateLimitSettings
 from gateway.observability.settings import MetricsSettings
 from gateway.state.keyspace import Keyspace
 from gateway.state.settings import RedisSettings
-from tests.conftest import AUTH, OTHER_AUTH, READ_AUTH, Harness
+from tests.conftest import AUTH, OTHER_AUTH, READ_AUTH, SIM_MODELS, Harness
 from tests.observability.support import (
     PanelQuery,
     expand,
@@ -202,6 +203,17 @@ async def demo_round(h: Harness, shared: SharedState) -> None:
     sim.set_faults([Fault(kind="status", status=500, match="POST", times=1)])
     r = await c.post("/v1/jobs", json={"model": "sentiment", "inputs": good}, headers=AUTH)
     assert r.status == 502, await r.text()
+    # The item cache (the image model has one here): the first image is sent and kept when
+    # its job finishes, the same image again is answered from the cache.
+    image = [{"name": "img", "data": "aW1hZ2UgYnl0ZXM=", "content_type": "image/png"}]
+    for _ in range(2):
+        r = await c.post(
+            "/v1/jobs",
+            json={"model": "modzy/c60c8dbd79@0.0.1", "inputs": image},
+            headers={**AUTH, "Prefer": "wait=10"},
+        )
+        assert r.status in (200, 202), await r.text()
+        assert (await r.json())["done"]
     # A fallback: the other tenant's daily jobs on modzy are spent (none allowed), so its
     # submits to the alias go to the second account on the same simulator.
     r = await c.post("/v1/jobs", json={"model": "sentiment-ha", "inputs": good}, headers=OTHER_AUTH)
@@ -301,9 +313,16 @@ async def test_every_dashboard_panel_has_data_in_a_real_prometheus(
     started = time.monotonic()
     dashboard = load_dashboard()
     queries = panel_queries(dashboard)
+    cached_image = ModelSettings(
+        id="c60c8dbd79",
+        version="0.0.1",
+        output_type="classification",
+        cache=ItemCacheSettings(items=True, ttl_seconds=1),  # a hit, then a miss again
+    )
     h = await make_gateway(
         ["modzy"],
         also={"modzy-backup": "modzy"},
+        provider_over={"modzy": {"models": [SIM_MODELS["modzy"][0], cached_image]}},
         aliases={
             "sentiment": "modzy/ed542963de@1.0.1",
             "sentiment-ha": ["modzy/ed542963de@1.0.1", "modzy-backup/ed542963de@1.0.1"],
