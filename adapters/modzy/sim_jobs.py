@@ -16,7 +16,6 @@ and ``platform_fields`` lays each result item out as modzy-sdk 0.11.6 ``_util.py
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -110,9 +109,12 @@ def _item_start(s: SimSettings, index: int) -> float:
 
 
 def _done_after(s: SimSettings, job: SimJob) -> float:
-    """Seconds after submit when the last item ends."""
-    waves = math.ceil(len(job.items) / max(1, s.concurrency))
-    return s.queue_seconds + waves * s.item_seconds
+    """Seconds after submit when the last item ends: computed as ``item_state`` computes
+    each item's end (a sum of the same floats in the same order), so a job is never
+    COMPLETED while rounding leaves its last item processing (0.02 + 0.01 + 0.01 is a
+    hair above 0.04)."""
+    ends = (_item_start(s, i) + s.item_seconds for i in range(len(job.items)))
+    return max(ends, default=s.queue_seconds)
 
 
 def job_state(job: SimJob, s: SimSettings, now: float) -> tuple[str, float]:
