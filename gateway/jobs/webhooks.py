@@ -88,7 +88,7 @@ class Webhooks:
         self._queue = queue
         self._observer: WebhookObserver = observer or _NoObserver()
         self._now = now
-        queue.register(TaskSpec(DELIVER, self._deliver_task, timeout_seconds=120.0))
+        queue.register(TaskSpec(DELIVER, self._deliver_task, timeout_seconds=120.0, urgent=True))
 
     # -- at submit ----------------------------------------------------------------------
 

@@ -54,6 +54,11 @@ class _Worker(Worker[Any]):
         return None
 
 
+#: streaq's priority streams, lowest first ("normal" is its default one).
+_NORMAL = "normal"
+_URGENT = "urgent"
+
+
 def build_worker(
     redis: RedisSettings, keys: Keyspace, *, lease_seconds: float, concurrency: int
 ) -> Worker[Any]:
@@ -71,6 +76,10 @@ def build_worker(
         "prefetch": 1,
         "serializer": json.dumps,
         "deserializer": json.loads,
+        # Lowest first: an urgent task (TaskSpec.urgent: a webhook delivery) is read from
+        # its own stream before the normal one, so it does not wait behind a backlog of
+        # due status checks on a busy replica. "normal" is streaq's default stream.
+        "priorities": [_NORMAL, _URGENT],
     }
     kwargs: dict[str, Any] = {"connect_timeout": redis.connect_timeout}
     if redis.url.lower().startswith(SENTINEL_SCHEME + "://"):
@@ -168,8 +177,11 @@ class StreaqQueue:
         self, name: str, args: dict[str, Any], *, delay: float = 0.0, task_id: str | None = None
     ) -> None:
         task = self._tasks[name].enqueue(args)
+        priority = _URGENT if self._specs[name][0].urgent else _NORMAL
         if delay > 0:
-            task = task.start(delay=timedelta(seconds=delay))
+            task = task.start(delay=timedelta(seconds=delay), priority=priority)
+        else:
+            task = task.start(priority=priority)
         if task_id is not None:
             task.id = task_id
         await task

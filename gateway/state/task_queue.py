@@ -37,6 +37,9 @@ class TaskSpec:
     timeout_seconds: float = 300.0
     #: Runs of one task that may fail (raise) before it is dropped; None: no limit.
     max_tries: int | None = 5
+    #: Taken before every waiting task that is not: a caller waits on it (a webhook
+    #: delivery), where the others (status checks) only keep to a schedule.
+    urgent: bool = False
 
 
 class TaskQueue(Protocol):
@@ -68,6 +71,8 @@ class MemoryTaskQueue:
         self._waiting: dict[str, asyncio.TimerHandle | None] = {}
         self._running: set[asyncio.Task[Any]] = set()
         self._limit = asyncio.Semaphore(concurrency)
+        # Urgent tasks have places of their own: they never queue behind the others.
+        self._urgent_limit = asyncio.Semaphore(concurrency)
         self._clock = clock
         self._started = False
         self._closed = False
@@ -113,7 +118,7 @@ class MemoryTaskQueue:
 
     async def _run(self, name: str, args: dict[str, Any], task_id: str, tries: int) -> None:
         spec = self._specs[name]
-        async with self._limit:
+        async with self._urgent_limit if spec.urgent else self._limit:
             try:
                 await asyncio.wait_for(spec.handler(args), spec.timeout_seconds)
             except asyncio.CancelledError:

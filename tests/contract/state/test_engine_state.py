@@ -230,6 +230,36 @@ class TestTaskQueue:
         await asyncio.wait_for(done.wait(), 10)
         assert len(tries) == 2
 
+    async def test_an_urgent_task_does_not_wait_behind_a_backlog(self, queue_factory):
+        """Every place taken by slow tasks and more waiting: a delivery (urgent) runs
+        as soon as a place frees, before the backlog queued ahead of it."""
+        queue = queue_factory()
+        order: list[str] = []
+        release = asyncio.Event()
+
+        async def slow(args: dict[str, Any]) -> None:
+            order.append(args["n"])
+            await release.wait()
+
+        async def urgent(args: dict[str, Any]) -> None:
+            order.append("urgent")
+
+        queue.register(TaskSpec("slow", slow))
+        queue.register(TaskSpec("urgent", urgent, urgent=True))
+        await queue.start()
+        for n in range(12):  # 4 run (concurrency 4), 8 wait
+            await queue.enqueue("slow", {"n": str(n)}, task_id=f"slow:{n}")
+        await asyncio.sleep(0.5)
+        await queue.enqueue("urgent", {}, task_id="urgent:1")
+        await asyncio.sleep(0.5)
+        release.set()
+        deadline = time.monotonic() + 10
+        while len(order) < 13:
+            assert time.monotonic() < deadline, order
+            await asyncio.sleep(0.05)
+        # At most the places freed at once may start a slow task alongside it.
+        assert order.index("urgent") <= 4 + 4, order
+
 
 @pytest.mark.parametrize("backend", REDIS_BACKENDS)
 async def test_a_task_a_stopped_replica_queued_runs_on_another(request, backend):
