@@ -141,7 +141,9 @@ class TestPropagation:
         assert root.start_time is not None and call.start_time is not None
         assert root.end_time - root.start_time > call.end_time - call.start_time
 
-    async def test_the_trace_id_is_in_the_log_line(self, make_gateway, span_exporter, captured_logs):
+    async def test_the_trace_id_is_in_the_log_line(
+        self, make_gateway, span_exporter, captured_logs
+    ):
         h = await traced(make_gateway, span_exporter)
         await submit(h, extra={"traceparent": TRACEPARENT})
         (line,) = [e for e in captured_logs if e.get("event") == "request"]
