@@ -36,12 +36,14 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
 import structlog
+from opentelemetry.trace import Status, StatusCode, Tracer
 from yarl import URL
 
 from adapters.breaker import Breaker, BreakerState
@@ -101,6 +103,14 @@ _LOST_ANSWER = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 _NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
+@dataclass(slots=True)
+class _Call:
+    """What one traced provider call noted for its span."""
+
+    retries: int = 0
+    pacing_wait: float = 0.0
+
+
 class Upstream:
     """One provider's HTTP client: session, timeouts, caps, pacing, retries, breaker."""
 
@@ -114,7 +124,12 @@ class Upstream:
         pacer: Pacing | None = None,
         breaker: Breaker | None = None,
         budget: RetryBudget | None = None,
+        tracer: Tracer | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
+        """``tracer``: where each provider call's span goes (None: no spans at all);
+        ``trace_configs``: the session's, e.g. one per attempt span that also sends the
+        W3C ``traceparent`` to the provider."""
         self.settings = settings
         self.provider = settings.provider
         self._base = settings.base_url.rstrip("/")
@@ -124,6 +139,8 @@ class Upstream:
         self._pacer = pacer
         self._breaker = breaker
         self._budget = budget
+        self._tracer = tracer
+        self._trace_configs = list(trace_configs)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -140,6 +157,7 @@ class Upstream:
             headers={"Accept": "application/json", "User-Agent": "inference-gateway"},
             trust_env=False,
             raise_for_status=False,
+            trace_configs=self._trace_configs or None,
         )
 
     async def close(self) -> None:
@@ -211,6 +229,51 @@ class Upstream:
                 https on any host, or the provider's own origin; sent without the
                 provider's credential, since the signature is the link's credential.
         """
+        if self._tracer is None:
+            return await self._request(
+                method, path, operation, json_body, data, params, headers, idempotent,
+                idempotency_header, absolute_url, signed_url, None,
+            )  # fmt: skip
+        with self._tracer.start_as_current_span(
+            f"provider {operation}",
+            attributes={"gateway.provider": self.provider, "gateway.operation": operation},
+            # An exception's text may quote the provider's answer: its code only, below.
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            call = _Call()
+            try:
+                resp = await self._request(
+                    method, path, operation, json_body, data, params, headers, idempotent,
+                    idempotency_header, absolute_url, signed_url, call,
+                )  # fmt: skip
+            except ProviderError as exc:
+                span.set_attribute("error.type", exc.code)
+                span.set_status(Status(StatusCode.ERROR))
+                raise
+            finally:
+                span.set_attribute("gateway.retries", call.retries)
+                span.set_attribute("gateway.pacing_wait_ms", round(call.pacing_wait * 1000, 1))
+            span.set_attribute("http.response.status_code", resp.status)
+            if resp.status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            return resp
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        json_body: Any,
+        data: Any,
+        params: Mapping[str, str] | list[tuple[str, str]] | None,
+        headers: Mapping[str, str] | None,
+        idempotent: bool | None,
+        idempotency_header: str | None,
+        absolute_url: str | None,
+        signed_url: str | None,
+        call: _Call | None,
+    ) -> UpstreamResponse:
         s = self.settings
         safe = method in ("GET", "HEAD") if idempotent is None else idempotent
         url = absolute_url if absolute_url is not None else self.url(path)
@@ -236,7 +299,7 @@ class Upstream:
             self._budget.request()
         attempt = 0
         while True:
-            await self._admit(deadline)
+            await self._admit(deadline, call)
             started = time.monotonic()
             body = data() if callable(data) else data
             try:
@@ -267,6 +330,8 @@ class Upstream:
                 self._verdict(failed=exc.__cause__ is not None)
                 if _may_resend(exc, safe) and self._may_retry(attempt, exc.code):
                     attempt += 1
+                    if call is not None:
+                        call.retries = attempt
                     await self._backoff(attempt, None, deadline)
                     continue
                 raise
@@ -297,11 +362,13 @@ class Upstream:
                 and self._may_retry(attempt, str(resp.status))
             ):
                 attempt += 1
+                if call is not None:
+                    call.retries = attempt
                 await self._backoff(attempt, hinted, deadline)
                 continue
             return resp
 
-    async def _admit(self, deadline: float) -> None:
+    async def _admit(self, deadline: float, call: _Call | None = None) -> None:
         """The breaker, then a pacing turn, then the deadline: or fail without sending."""
         trace = current_trace()
         if time.monotonic() >= deadline:
@@ -324,7 +391,10 @@ class Upstream:
                 )
         try:
             if self._pacer is not None:
-                await self._pacer.wait_turn(deadline - time.monotonic())
+                waited_from = time.monotonic()
+                await self._pacer.wait_turn(deadline - waited_from)
+                if call is not None:
+                    call.pacing_wait += time.monotonic() - waited_from
             if time.monotonic() >= deadline:
                 raise ProviderTimeout(self.provider, "The provider did not answer in time.")
         except BaseException as exc:

@@ -13,6 +13,7 @@ import pytest
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
@@ -245,9 +246,28 @@ class _StdlibRecords(logging.Handler):
             self.texts.append(f"{record.msg!r} {record.args!r}")
 
 
+#: The in-memory span exporters of the running test (``span_exporter``), read by
+#: ``no_credential_is_logged`` when the test ends.
+_EXPORTERS: list[InMemorySpanExporter] = []
+
+
+@pytest.fixture
+def span_exporter() -> InMemorySpanExporter:
+    """Where a test gateway's spans go: ``create_app(..., span_exporter=...)`` with
+    tracing on. Every span it holds is checked for credentials when the test ends."""
+    exporter = InMemorySpanExporter()
+    _EXPORTERS.append(exporter)
+    return exporter
+
+
+def spans_text(exporter: InMemorySpanExporter) -> str:
+    """Every name, attribute, event and status of the exported spans, as one text."""
+    return "\n".join(span.to_json(indent=None) for span in exporter.get_finished_spans())
+
+
 @pytest.fixture(autouse=True)
 def no_credential_is_logged(captured_logs: list[dict[str, Any]]) -> Iterator[None]:
-    """Every test: no test credential in any structlog event or stdlib log record.
+    """Every test: no test credential in any structlog event, stdlib log record or span.
 
     structlog events are captured before the gateway's redaction processor runs, so a
     credential must never even be handed to a logger, which is stricter than production.
@@ -261,6 +281,10 @@ def no_credential_is_logged(captured_logs: list[dict[str, Any]]) -> Iterator[Non
         root.removeHandler(records)
     found = leaked(json.dumps(captured_logs, default=str) + "\n".join(records.texts))
     assert not found, f"a credential reached a log line: {found}"
+    spans = "\n".join(spans_text(e) for e in _EXPORTERS)
+    _EXPORTERS.clear()
+    found = leaked(spans)
+    assert not found, f"a credential reached a span: {found}"
 
 
 def leaked(text: str) -> list[str]:

@@ -44,7 +44,7 @@ from gateway.limits.provider_resilience import (
     RetryBudgetSettings,
 )
 from gateway.limits.settings import RateLimitSettings
-from gateway.observability.settings import LoggingSettings, MetricsSettings
+from gateway.observability.settings import LoggingSettings, MetricsSettings, TracingSettings
 from gateway.state.settings import RedisSettings
 
 PROVIDER_TYPES = ("modzy", "vody", "woodwide", "annolab", "llamacloud")
@@ -261,6 +261,8 @@ class Settings(BaseSettings):
     ratelimit: RateLimitSettings = RateLimitSettings()
     #: What metric labels may name: tenants with a label of their own (none by default).
     metrics: MetricsSettings = MetricsSettings()
+    #: OpenTelemetry traces (off by default): where they go, and how many are kept.
+    tracing: TracingSettings = TracingSettings()
     #: The job engine: unfinished jobs tracked by every replica until they finish.
     engine: EngineSettings = EngineSettings()
     #: Webhooks: per-tenant signing secrets, and how long a delivery is tried.

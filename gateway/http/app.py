@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
+from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 
 from adapters.base import ProviderAdapter, ProviderConfig
@@ -46,7 +47,9 @@ from gateway.http.middleware.context import context_middleware
 from gateway.http.middleware.errors import error_middleware
 from gateway.http.middleware.hardening import harden_framework_answers
 from gateway.http.middleware.ratelimit import ratelimit_middleware
+from gateway.http.middleware.tracing import tracing_middleware
 from gateway.http.routes import add_routes
+from gateway.http.tracing_setup import provider_trace_configs, tracing_ctx
 from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.coalesce import Coalescer
 from gateway.jobs.engine import JobEngine
@@ -64,6 +67,7 @@ from gateway.limits.ratelimit import CallerLimiter, SharedLimits
 from gateway.limits.shared_breaker import share_breaker
 from gateway.observability.loop_lag import measure_lag
 from gateway.observability.metrics import Metrics
+from gateway.observability.tracing import Tracing, build_tracing
 from gateway.state.backends import Backends, build_backends, close_redis
 from gateway.state.cache import ResultCache
 from gateway.state.events import JobEvents, MemoryEvents
@@ -74,6 +78,7 @@ from gateway.state.redis_watch import RedisWatch
 from gateway.state.store import JobStore
 from gateway.state.streaq_queue import StreaqQueue, build_worker
 from gateway.state.task_queue import MemoryTaskQueue, TaskQueue
+from gateway.state.traced import TracedJobStore
 from gateway.state.tracking import MemoryTracking, Tracking
 from gateway.tasks import spawn
 
@@ -85,6 +90,7 @@ def build_upstream(
     pacer: Pacing | None = None,
     backends: Backends | None = None,
     now: Callable[[], float] = time.monotonic,
+    tracing: Tracing | None = None,
 ) -> Upstream:
     """Provider ``p``'s Upstream, with its breaker (shared through ``backends``' Redis
     when there is one) and its retry budget (per process)."""
@@ -118,6 +124,8 @@ def build_upstream(
         pacer=pacer,
         breaker=breaker,
         budget=build_retry_budget(p.retry_budget, now=now),
+        tracer=tracing.tracer if tracing is not None else None,
+        trace_configs=provider_trace_configs(tracing),
     )
 
 
@@ -134,6 +142,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     redis: aioredis.Redis | None = None,
     buckets: Buckets | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> web.Application:
     """The gateway as an aiohttp application.
 
@@ -147,12 +156,20 @@ def create_app(
         redis: a Redis client to share state through (default: from ``redis.url``).
         buckets: the caller limits' buckets (default: Redis's, or this process's);
             tests pass one on a fake clock.
+        span_exporter: with tracing on, where spans go instead of OTLP (tests).
     """
     clock = clock or SystemClock()
     metrics = Metrics(registry)
     metrics.configure_tenants(settings.metrics)
+    # Decided once, here: with tracing off nothing below gets a tracer, so no span
+    # object is ever made.
+    tracing = build_tracing(settings.tracing, exporter=span_exporter)
+    metrics.exemplars = tracing is not None
     backends = build_backends(settings, clock, metrics, client=redis)
     store = store or backends.store
+    own_store = store is backends.store
+    if tracing is not None:
+        store = TracedJobStore(store, tracing.tracer)
     upstreams: list[Upstream] = []
     built: dict[str, ProviderAdapter] = dict(adapters or {})
     for p in settings.providers:
@@ -168,7 +185,9 @@ def create_app(
             local_divisor=settings.ratelimit.replicas,
             batcher=backends.batcher,
         )
-        upstream = build_upstream(p, metrics, pacer=pacer, backends=backends, now=clock.monotonic)
+        upstream = build_upstream(
+            p, metrics, pacer=pacer, backends=backends, now=clock.monotonic, tracing=tracing
+        )
         upstreams.append(upstream)
         built[p.name] = provider_type(p.type).create_adapter(
             ProviderConfig(name=p.name, type=p.type, defaults=p.defaults), upstream
@@ -176,7 +195,9 @@ def create_app(
     catalog = ModelCatalog(settings)
     if buckets is None and backends.redis is not None:
         buckets = RedisBuckets(backends.redis, batcher=backends.batcher)
-    caller_limiter, job_limits = _caller_limits(settings, backends, buckets, clock, metrics)
+    caller_limiter, job_limits = _caller_limits(
+        settings, backends, buckets, clock, metrics, tracing
+    )
 
     events: JobEvents = (
         RedisEvents(backends.redis, backends.keys) if backends.redis is not None else MemoryEvents()
@@ -187,6 +208,8 @@ def create_app(
             # Outermost: every request counts as in flight until its answer is written.
             lifecycle_middleware(lifecycle),
             context_middleware,
+            # The server span (tracing on only): inside the request id, around the rest.
+            *([tracing_middleware(tracing, metrics)] if tracing is not None else []),
             error_middleware,
             body_limit_middleware,
             auth_middleware,
@@ -231,7 +254,7 @@ def create_app(
         events=events,
         # Records Redis lost are written back from this process's memory (not with a
         # store a test injected: there is nothing below it to write back to).
-        recall=backends.recall if store is backends.store else None,
+        recall=backends.recall if own_store else None,
         fallback=Fallback(built, passed_over=_passed_over(upstreams), observer=metrics),
     )
     app[LIVE] = LiveJobs(
@@ -257,8 +280,10 @@ def create_app(
     add_routes(app)
     app.cleanup_ctx.append(_upstreams_ctx)
     app.cleanup_ctx.append(_events_ctx(events))
+    if tracing is not None:
+        app.cleanup_ctx.append(tracing_ctx(tracing))
     if settings.engine.enabled:
-        engine = _engine(settings, backends, app[JOBS], metrics)
+        engine = _engine(settings, backends, app[JOBS], metrics, tracing)
         app.cleanup_ctx.append(_engine_ctx(engine))
         if backends.recall is not None:
             # A lost record's tracking entry was lost with it: the engine takes it again.
@@ -296,6 +321,7 @@ def _caller_limits(
     shared: Buckets | None,
     clock: Clock,
     metrics: Metrics,
+    tracing: Tracing | None,
 ) -> tuple[CallerLimiter, JobLimits]:
     """The request limiter and the job limits, sharing one view of Redis's health."""
     limits = settings.ratelimit
@@ -308,6 +334,7 @@ def _caller_limits(
         keys=backends.keys,
         observer=metrics,
         guard=guard,
+        tracer=tracing.tracer if tracing is not None else None,
     )
     jobs = JobLimits(
         guard,
@@ -324,7 +351,11 @@ def _caller_limits(
 
 
 def _engine(
-    settings: Settings, backends: Backends, jobs: JobService, metrics: Metrics
+    settings: Settings,
+    backends: Backends,
+    jobs: JobService,
+    metrics: Metrics,
+    tracing: Tracing | None,
 ) -> JobEngine:
     """The job engine: on the Redis every replica shares, or in this process."""
     config = settings.engine
@@ -351,6 +382,7 @@ def _engine(
         store=jobs.store,
         queue=queue,
         observer=metrics.engine,
+        tracer=tracing.tracer if tracing is not None else None,
     )
     engine = JobEngine(
         service=jobs,
@@ -360,6 +392,7 @@ def _engine(
         polls={p.name: p.poll for p in settings.providers},
         observer=metrics.engine,
         notifier=webhooks,
+        tracer=tracing.tracer if tracing is not None else None,
     )
     jobs.use_tracker(engine, webhooks)
     return engine

@@ -30,11 +30,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
+from opentelemetry.context import Context
+from opentelemetry.trace import Tracer
 
 from adapters.errors import ProviderError
 from gateway.errors import GatewayError
 from gateway.jobs.service import JobService
 from gateway.jobs.settings import EngineSettings, PollSettings
+from gateway.observability.tracing import carrier, links_from
 from gateway.state.store import JobRecord
 from gateway.state.task_queue import TaskQueue, TaskSpec
 from gateway.state.tracking import Tracked, Tracking
@@ -91,8 +94,10 @@ class JobEngine:
         observer: EngineObserver | None = None,
         notifier: Notifier | None = None,
         now: Callable[[], float] = time.time,
+        tracer: Tracer | None = None,
     ) -> None:
         self._service = service
+        self._tracer = tracer
         self._queue = queue
         self._tracking = tracking
         self._settings = settings
@@ -118,33 +123,49 @@ class JobEngine:
         delay = self._poll_settings(record.provider).initial_seconds
         await self._service.mark_fresh(record.id, self._settings.max_staleness_seconds)
         await self._tracking.start(record.tenant, record.id, due=self._now() + delay, delay=delay)
-        await self._schedule(record.tenant, record.id, 0, delay)
+        # Tracing on: every check of the job carries the submit's trace context, to link to.
+        trace = carrier() if self._tracer is not None else None
+        await self._schedule(record.tenant, record.id, 0, delay, trace)
 
-    async def _schedule(self, tenant: str, job_id: str, seq: int, delay: float) -> None:
-        await self._queue.enqueue(
-            POLL,
-            {"tenant": tenant, "job": job_id, "seq": seq},
-            delay=max(0.0, delay),
-            task_id=_poll_id(job_id, seq),
-        )
+    async def _schedule(
+        self, tenant: str, job_id: str, seq: int, delay: float, trace: Any = None
+    ) -> None:
+        args: dict[str, Any] = {"tenant": tenant, "job": job_id, "seq": seq}
+        if trace:
+            args["trace"] = trace
+        await self._queue.enqueue(POLL, args, delay=max(0.0, delay), task_id=_poll_id(job_id, seq))
 
     # -- one check ----------------------------------------------------------------------------
 
     async def _poll_task(self, args: dict[str, Any]) -> None:
+        if self._tracer is None:
+            await self._poll(args)
+            return
+        with self._tracer.start_as_current_span(
+            "engine check",
+            # A root of its own: the submit's request ended long ago. It links back to it.
+            context=Context(),
+            links=links_from(args.get("trace")),
+            attributes={"job.id": str(args["job"]), "gateway.engine.seq": int(args["seq"])},
+        ):
+            await self._poll(args)
+
+    async def _poll(self, args: dict[str, Any]) -> None:
         tenant, job_id, seq = str(args["tenant"]), str(args["job"]), int(args["seq"])
+        trace = args.get("trace")
         entry = await self._tracking.get(job_id)
         if entry is None:
             return  # finished, or past its retention
         if entry.seq == seq + 1:
             # This check ran before and moved the chain on; its replica may have died
             # before scheduling the next one. Scheduling it again is idempotent.
-            await self._schedule(tenant, job_id, seq + 1, entry.due - self._now())
+            await self._schedule(tenant, job_id, seq + 1, entry.due - self._now(), trace)
             return
         if entry.seq != seq:
             return  # a stale duplicate
-        await self._check(entry)
+        await self._check(entry, trace)
 
-    async def _check(self, entry: Tracked) -> None:
+    async def _check(self, entry: Tracked, trace: Any = None) -> None:
         lag = max(0.0, self._now() - entry.due)
         record = await self._service.load(entry.tenant, entry.job_id)
         if record is None:
@@ -196,7 +217,7 @@ class JobEngine:
             entry.job_id, entry.seq, due=self._now() + delay, delay=delay, polled=polled
         )
         if moved:
-            await self._schedule(entry.tenant, entry.job_id, entry.seq + 1, delay)
+            await self._schedule(entry.tenant, entry.job_id, entry.seq + 1, delay, trace)
 
     # -- the safety net -----------------------------------------------------------------------
 

@@ -30,12 +30,15 @@ from typing import Any, Protocol
 
 import aiohttp
 import structlog
+from opentelemetry.context import Context
+from opentelemetry.trace import Tracer
 from standardwebhooks import Webhook
 
 from gateway.api.views import dump, job_view
 from gateway.auth.urlguard import UnsafeUrl, UrlGuard
 from gateway.errors import FieldError, ValidationFailed
 from gateway.jobs.settings import WebhookSettings
+from gateway.observability.tracing import carrier, links_from
 from gateway.state.store import JobRecord, JobStore, Notification
 from gateway.state.task_queue import TaskQueue, TaskSpec
 
@@ -81,8 +84,10 @@ class Webhooks:
         queue: TaskQueue,
         observer: WebhookObserver | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tracer: Tracer | None = None,
     ) -> None:
         self._settings = settings
+        self._tracer = tracer
         self._guard = guard
         self._store = store
         self._queue = queue
@@ -115,22 +120,38 @@ class Webhooks:
             return
         if record.notification.status != "pending" or record.notification.attempts > 0:
             return
-        await self._queue.enqueue(
-            DELIVER,
-            {"tenant": record.tenant, "job": record.id, "attempt": 1},
-            task_id=f"webhook:{record.id}:1",
-        )
+        args: dict[str, Any] = {"tenant": record.tenant, "job": record.id, "attempt": 1}
+        if self._tracer is not None:
+            # The delivery links back to the work that finished the job (an engine step).
+            args["trace"] = carrier()
+        await self._queue.enqueue(DELIVER, args, task_id=f"webhook:{record.id}:1")
 
     # -- one attempt ----------------------------------------------------------------------
 
     async def _deliver_task(self, args: dict[str, Any]) -> None:
+        if self._tracer is None:
+            await self._deliver(args)
+            return
+        with self._tracer.start_as_current_span(
+            "webhook delivery",
+            # A root of its own (the job's submit ended long ago), linked to what queued it.
+            context=Context(),
+            links=links_from(args.get("trace")),
+            attributes={"job.id": str(args["job"]), "gateway.attempt": int(args["attempt"])},
+        ) as span:
+            outcome = await self._deliver(args)
+            if outcome is not None:
+                span.set_attribute("gateway.webhook.outcome", outcome)
+
+    async def _deliver(self, args: dict[str, Any]) -> str | None:
+        """One attempt; what came of it (None: nothing to do)."""
         tenant, job_id, attempt = str(args["tenant"]), str(args["job"]), int(args["attempt"])
         record = await self._store.get(tenant, job_id)
         if record is None or record.webhook_url is None or record.notification is None:
-            return
+            return None
         n = record.notification
         if n.status != "pending" or n.attempts >= attempt:
-            return  # delivered, given up, or this attempt already made (a re-run task)
+            return None  # delivered, given up, or this attempt already made (a re-run task)
         error = await self._attempt(record, tenant, job_id)
         now = self._now()
         if error is None:
@@ -138,7 +159,7 @@ class Webhooks:
             if record.finished_at is not None:
                 self._observer.webhook_delivered((now - record.finished_at).total_seconds())
             await self._save(record, Notification("delivered", attempt, None, now))
-            return
+            return "delivered"
         message, final = error
         age = (now - (record.finished_at or now)).total_seconds()
         if final or attempt >= self._settings.max_attempts or age >= self._settings.max_age_seconds:
@@ -152,15 +173,16 @@ class Webhooks:
                 error=message,
             )
             await self._save(record, Notification("failed", attempt, message, None))
-            return
+            return outcome
         self._observer.webhook_attempt("retried")
         await self._save(record, Notification("pending", attempt, message, None))
+        again: dict[str, Any] = {"tenant": tenant, "job": job_id, "attempt": attempt + 1}
+        if "trace" in args:
+            again["trace"] = args["trace"]
         await self._queue.enqueue(
-            DELIVER,
-            {"tenant": tenant, "job": job_id, "attempt": attempt + 1},
-            delay=self.backoff(attempt),
-            task_id=f"webhook:{job_id}:{attempt + 1}",
+            DELIVER, again, delay=self.backoff(attempt), task_id=f"webhook:{job_id}:{attempt + 1}"
         )
+        return "retried"
 
     def backoff(self, attempt: int) -> float:
         """The wait after failed attempt ``attempt``: doubling, half of it random."""

@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from opentelemetry.trace import Tracer
+
 from gateway.auth.principals import Principal
 from gateway.errors import StoreUnavailable
 from gateway.limits.buckets import Buckets
@@ -195,8 +197,10 @@ class CallerLimiter:
         keys: Keyspace,
         observer: LimitObserver,
         guard: SharedLimits,
+        tracer: Tracer | None = None,
     ) -> None:
         self._settings = settings
+        self._tracer = tracer
         self._shared = shared
         self._local = local
         self._keys = keys
@@ -242,9 +246,19 @@ class CallerLimiter:
     async def check(self, principal: Principal, policy: Policy) -> Verdict:
         """Charge the request to its buckets; ``admitted`` False means answer 429."""
         plan = self.plan(principal, policy)
-        buckets = plan.buckets
-        if not buckets:
+        if not plan.buckets:
             return Verdict(True, (), ())
+        if self._tracer is None:
+            return await self._decide(plan)
+        with self._tracer.start_as_current_span(
+            "ratelimit", attributes={"gateway.ratelimit.policy": policy}
+        ) as span:
+            verdict = await self._decide(plan)
+            span.set_attribute("gateway.ratelimit.outcome", verdict.outcome)
+            return verdict
+
+    async def _decide(self, plan: Plan) -> Verdict:
+        buckets = plan.buckets
         pairs = plan.pairs
         enforce = not self._settings.shadow
         answer = None

@@ -36,6 +36,9 @@ class RequestFacts:
     ratelimit_headers: dict[str, str] | None = None
     #: The caller limit's decision for the log line: allowed, limited or shadow_limited.
     ratelimit: str | None = None
+    #: The request's trace id (hex), when tracing is on; and whether its trace is kept.
+    trace_id: str | None = None
+    trace_sampled: bool = False
 
 
 FACTS: ContextVar[RequestFacts | None] = ContextVar("gateway_request_facts", default=None)

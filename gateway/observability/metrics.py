@@ -27,6 +27,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from adapters.base import Counts
 from adapters.breaker import BreakerState
@@ -311,6 +312,9 @@ class Metrics:
         )
         #: The job engine's metrics (``gateway_engine_*``).
         self.engine = EngineMetrics(r)
+        #: Set by create_app when tracing is on: /metrics then answers a scraper that asks
+        #: for OpenMetrics in it, exemplars included; off, the answer is as it always was.
+        self.exemplars = False
 
     def init_provider(self, provider: str) -> None:
         """Create every provider series at 0, so dashboards and alerts see them at once."""
@@ -405,12 +409,18 @@ class Metrics:
         upstream_seconds: float,
         waited: bool,
         cache: str | None,
+        trace_id: str | None = None,
     ) -> None:
         method = method_label(method)
         self.http_requests.labels(route, method, str(status)).inc()
-        self.http_duration.labels(route, method).observe(seconds)
+        # The trace as an exemplar (exposed in the OpenMetrics format only): a latency
+        # panel links from a slow bucket to one request's trace.
+        exemplar = {"trace_id": trace_id} if trace_id is not None else None
+        self.http_duration.labels(route, method).observe(seconds, exemplar)
         if not waited:
-            self.http_overhead.labels(route, method).observe(max(0.0, seconds - upstream_seconds))
+            self.http_overhead.labels(route, method).observe(
+                max(0.0, seconds - upstream_seconds), exemplar
+            )
         if cache is not None:
             self.cache_requests.labels(cache).inc()
 
@@ -439,7 +449,12 @@ class Metrics:
     def ratelimit_backend_error(self) -> None:
         self.ratelimit_backend_errors.inc()
 
-    def render(self) -> bytes:
+    def render(self, *, openmetrics: bool = False) -> bytes:
+        """The text format, or OpenMetrics (which alone carries exemplars)."""
+        if openmetrics:
+            # prometheus-client's OpenMetrics module has no type hints.
+            body: bytes = openmetrics_latest(self.registry)  # type: ignore[no-untyped-call]
+            return body
         return generate_latest(self.registry)
 
     # RedisObserver (gateway.state.redis_observed)
@@ -481,7 +496,14 @@ class Metrics:
         # The hot path is one dict lookup; only a tenant without a label goes further.
         child = self._tenants.get(tenant)
         if child is None:
-            child = self._tenant_other
-            if self._tenant_any and len(self._tenants) < self._tenant_cap:
-                child = self._tenants[tenant] = self.tenant_requests.labels(tenant)
+            child = self._tenants.get(self.tenant_label(tenant), self._tenant_other)
         child.inc()
+
+    def tenant_label(self, tenant: str) -> str:
+        """The tenant's label (its name, or ``other``): what a span may name it by too."""
+        if tenant in self._tenants:
+            return tenant
+        if self._tenant_any and len(self._tenants) < self._tenant_cap:
+            self._tenants[tenant] = self.tenant_requests.labels(tenant)
+            return tenant
+        return OVERFLOW

@@ -1,5 +1,5 @@
-"""Configuration of the logs (format, level) and of what the metrics may name: which tenants
-get a label of their own.
+"""Configuration of the logs (format, level), of traces (off by default), and of what the
+metrics may name: which tenants get a label of their own.
 
 No tenant appears in a metric label unless listed here. ``tenant_labels`` names tenants
 counted under their own name in ``gateway_tenant_requests_total``; the entry ``"*"``
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 #: The label value of every tenant that has no label of its own.
 OVERFLOW: Final = "other"
@@ -66,3 +66,27 @@ class LoggingSettings(BaseModel):
 
     format: Literal["json", "console"] = "json"
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces (``gateway.observability.tracing``), off by default.
+
+    A field left unset falls back to the standard ``OTEL_*`` variable the SDK reads
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_SERVICE_NAME``,
+    ``OTEL_TRACES_SAMPLER``/``_ARG``, ``OTEL_RESOURCE_ATTRIBUTES``); a field set here wins.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    #: The collector's OTLP/HTTP traces URL (``http://tempo:4318/v1/traces``).
+    endpoint: str | None = None
+    #: ``http/json`` ships with the gateway; ``http/protobuf`` and ``grpc`` need the
+    #: ``tracing-protobuf`` extra installed (docs/tracing.md).
+    protocol: Literal["http/json", "http/protobuf", "grpc"] = "http/json"
+    #: Share of new traces kept; a caller's sampled ``traceparent`` is always followed.
+    sample_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    service_name: str | None = None
+    #: Exporter headers (``key=value,key2=value2``: a collector's API key). A credential:
+    #: set it from the environment (``GATEWAY_TRACING__HEADERS``), never in a file.
+    headers: SecretStr | None = Field(default=None, repr=False)

@@ -110,8 +110,18 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response(body, status=200 if ready else 503)
 
 
+_OPENMETRICS = "application/openmetrics-text"
+
+
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[METRICS].render()
+    metrics = request.app[METRICS]
+    if metrics.exemplars and _OPENMETRICS in request.headers.get("Accept", ""):
+        # Prometheus asks for OpenMetrics first; only that format carries exemplars.
+        return web.Response(
+            body=metrics.render(openmetrics=True),
+            headers={"Content-Type": f"{_OPENMETRICS}; version=1.0.0; charset=utf-8"},
+        )
+    body = metrics.render()
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
 

@@ -5,7 +5,7 @@ it is sane, else a new one), binds it for logs and for the provider call, sets t
 request's one deadline for every provider call it makes (``request_deadline_seconds``
 plus what ``Prefer: wait`` asks for), and on the way out adds ``X-Request-ID``,
 ``Server-Timing``, ``Cache-Status`` and the security headers, counts the request by
-route template, and writes one log line.
+route template, and writes one log line (with the trace id when tracing is on).
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             # Long polls and event streams: their time is mostly the caller's wait.
             waited=facts.wait_seconds > 0 or "wait" in request.headers.get("Prefer", "").lower(),
             cache=facts.cache,
+            # An exemplar only for a kept trace: a link to one no one stored helps no one.
+            trace_id=facts.trace_id if facts.trace_sampled else None,
         )
         if facts.tenant is not None:
             metrics.tenant_request(facts.tenant)
@@ -94,18 +96,20 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             upstream_ms=round(facts.upstream_seconds * 1000, 2),
             wait_ms=round(facts.wait_seconds * 1000, 2),
             provider=facts.provider,
-            job_id=facts.job_id or _job_in_path(request),
+            job_id=facts.job_id or job_in_path(request),
             cache=facts.cache,
             tenant=facts.tenant,
             key_id=facts.key_id,
             ratelimit=facts.ratelimit,
+            # Only with tracing on (gateway.http.middleware.tracing): logs and traces join on it.
+            **({"trace_id": facts.trace_id} if facts.trace_id is not None else {}),
         )
         DEADLINE.reset(deadline_token)
         REQUEST_ID.reset(rid_token)
         FACTS.reset(facts_token)
 
 
-def _job_in_path(request: web.Request) -> str | None:
+def job_in_path(request: web.Request) -> str | None:
     """The ``{job_id}`` of a matched job route (reads, cancel, results, events), if it
     looks like an id at all: the path is the caller's text."""
     job_id = request.match_info.get("job_id") if request.match_info is not None else None
