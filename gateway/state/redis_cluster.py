@@ -42,6 +42,8 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway.state.redis_gate import closed_transport
+
 #: Set while a task holds a turn: what redis-py runs inside it (a multi-key command split
 #: by slot, a pipeline's per-command retry) must not wait for a second one.
 _HOLDING: ContextVar[bool] = ContextVar("gateway_redis_cluster_turn", default=False)
@@ -95,6 +97,11 @@ class BoundedRedisCluster(RedisCluster):
             except (ConnectionError, RedisTimeoutError) as exc:
                 self._last_failed = getattr(exc, "last_failed_node_name", None)
                 raise
+            except RuntimeError as exc:
+                lost = closed_transport(exc)
+                if lost is None:
+                    raise
+                raise lost from exc
 
     async def initialize(
         self,
@@ -124,4 +131,10 @@ class _BoundedPipeline(ClusterPipeline):
         client = self.cluster_client
         assert isinstance(client, BoundedRedisCluster)
         async with client.turn():
-            return await super().execute(raise_on_error, allow_redirections)
+            try:
+                return await super().execute(raise_on_error, allow_redirections)
+            except RuntimeError as exc:
+                lost = closed_transport(exc)
+                if lost is None:
+                    raise
+                raise lost from exc

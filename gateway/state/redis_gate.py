@@ -52,6 +52,27 @@ OUTAGES = (
 _PING_EVERY = 0.2
 
 
+#: How the event loops word a write to a transport they have closed.
+_CLOSED_TRANSPORT = ("unable to perform operation on", "handler is closed", "transport is closing")
+
+
+def closed_transport(exc: BaseException) -> redis.exceptions.ConnectionError | None:
+    """The ``ConnectionError`` a write to a just-dropped socket should have been.
+
+    A Redis that dies while redis-py is connecting (its handshake after the TCP connect)
+    leaves a transport the event loop has closed; writing to it raises ``RuntimeError``
+    ("unable to perform operation on <TCPTransport closed=True>; the handler is closed"
+    under uvloop; "transport is closing" from asyncio's SSL transport), which
+    redis-py does not catch. It is a lost connection like any other, and every caller
+    already knows what to do with one; as a ``RuntimeError`` it reached a client as a 500.
+    """
+    if isinstance(exc, RuntimeError) and any(m in str(exc) for m in _CLOSED_TRANSPORT):
+        lost = redis.exceptions.ConnectionError(f"Connection lost: {exc}")
+        lost.__cause__ = exc
+        return lost
+    return None
+
+
 class RedisResting(redis.exceptions.ConnectionError):
     """Refused without asking Redis: it failed a moment ago and has not answered since."""
 
@@ -134,7 +155,10 @@ class GatedRedis(aioredis.Redis):
         try:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # untyped in redis-py
         except BaseException as exc:
-            self.gate.failed(exc)
+            lost = closed_transport(exc)
+            self.gate.failed(lost or exc)
+            if lost is not None:
+                raise lost from exc
             raise
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
@@ -152,5 +176,8 @@ class _GatedPipeline(Pipeline):
         try:
             return await super().execute(raise_on_error)
         except BaseException as exc:
-            self.gate.failed(exc)
+            lost = closed_transport(exc)
+            self.gate.failed(lost or exc)
+            if lost is not None:
+                raise lost from exc
             raise
