@@ -130,6 +130,9 @@ class ServerSettings(_Frozen):
     #: this long, so load balancers polling readiness stop sending before connections
     #: are refused (part of shutdown_timeout).
     drain_delay_seconds: float = Field(default=1.0, ge=0, le=60)
+    #: Bytes of finished jobs' answers (views, results pages, exports) this process keeps
+    #: rendered, to serve again without building them (``gateway.http.rendered``); 0: none.
+    rendered_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, le=16 * 1024**3)
 
     @model_validator(mode="after")
     def _delay_within_timeout(self) -> ServerSettings:

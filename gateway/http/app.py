@@ -36,6 +36,7 @@ from gateway.http.keys import (
     LIVE,
     METRICS,
     REDIS_WATCH,
+    RENDERED,
     SETTINGS,
     STORE,
     UPSTREAMS,
@@ -48,6 +49,7 @@ from gateway.http.middleware.errors import error_middleware
 from gateway.http.middleware.hardening import harden_framework_answers
 from gateway.http.middleware.ratelimit import ratelimit_middleware
 from gateway.http.middleware.tracing import tracing_middleware
+from gateway.http.rendered import RenderedAnswers
 from gateway.http.routes import add_routes
 from gateway.http.tracing_setup import provider_trace_configs, tracing_ctx
 from gateway.jobs.catalog import ModelCatalog
@@ -228,6 +230,7 @@ def create_app(
     app[UPSTREAMS] = upstreams
     app[LIFECYCLE] = lifecycle
     app[CALLER_LIMITER] = caller_limiter
+    app[RENDERED] = RenderedAnswers(settings.server.rendered_cache_bytes)
     app[JOBS] = JobService(
         reuse=_item_reuse(settings, backends, catalog, metrics),
         store=store,

@@ -11,6 +11,7 @@ from gateway.auth.principals import Authenticator, Principal
 from gateway.clock import Clock
 from gateway.config.settings import Settings
 from gateway.http.lifecycle import Lifecycle
+from gateway.http.rendered import RenderedAnswers
 from gateway.jobs.catalog import ModelCatalog
 from gateway.jobs.live import LiveJobs
 from gateway.jobs.service import JobService
@@ -32,6 +33,8 @@ JOBS = web.AppKey("jobs", JobService)
 LIVE = web.AppKey("live", LiveJobs)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 CALLER_LIMITER = web.AppKey("caller_limiter", CallerLimiter)
+#: Finished jobs' answers as rendered bytes (``gateway.http.rendered``).
+RENDERED = web.AppKey("rendered", RenderedAnswers)
 #: Set only with Redis: its persistence (for /readyz) and its restarts.
 REDIS_WATCH = web.AppKey("redis_watch", RedisWatch)
 

@@ -665,10 +665,8 @@ class JobService:
         return record
 
     def _remember(self, record: JobRecord) -> None:
-        if not record.done:
-            return
-        if record.notification is not None and record.notification.status == "pending":
-            return  # its webhook is still being delivered: the record will change
+        if not record.settled:
+            return  # unfinished, or its webhook is still being delivered: it will change
         key = (record.tenant, record.id)
         self._finished[key] = record
         self._finished.move_to_end(key)

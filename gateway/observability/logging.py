@@ -19,12 +19,14 @@ moves, a window title) or a fake line on the screen of whoever reads the log.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
@@ -87,6 +89,8 @@ _NEEDLES = (
     "cookie",
 )
 
+_NEEDLE = re.compile("|".join(map(re.escape, _NEEDLES)))
+
 # Verdicts per key name: lines reuse a handful of names, and the test is a dozen scans.
 # Bounded, since a logged mapping's keys may be data.
 _KEY_VERDICTS: dict[str, bool] = {}
@@ -108,8 +112,7 @@ def _may_hold_credential(text: str) -> bool:
         # IGNORECASE also folds a few non-ASCII letters onto ASCII ones that lower()
         # leaves alone (the long s onto s, the dotted capital I onto i): the regexes judge.
         return True
-    lower = text.lower()
-    return any(needle in lower for needle in _NEEDLES)
+    return _NEEDLE.search(text.lower()) is not None
 
 
 def redact_text(text: str) -> str:
@@ -192,16 +195,27 @@ def escape_controls(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: hide credentials under secret keys and inside values."""
     texts: list[str] = []
-    for key, value in list(event.items()):
+    changed: list[tuple[str, Any]] = []
+    verdicts = _KEY_VERDICTS
+    for key, value in event.items():
         # key_id names a credential without being one (it is the key's public id).
-        if key != "key_id" and secret_key(key):
-            event[key] = REDACTED
-        elif type(value) is str:
-            texts.append(value)
-        else:
+        secret = verdicts.get(key)
+        if secret is None:
+            secret = secret_key(key)
+        if secret and key != "key_id":
+            changed.append((key, REDACTED))
+            continue
+        kind = type(value)
+        if kind is str:
+            # Under 6 characters: too short to hold a scheme and a credential.
+            if len(value) >= 6:
+                texts.append(value)
+        elif not (kind is int or kind is float or value is None or kind is bool):
             clean = scrub(value)
             if clean is not value:
-                event[key] = clean
+                changed.append((key, clean))
+    for key, value in changed:
+        event[key] = value
     # The line's plain strings are looked at together first, joined by a character no
     # pattern holds: usually none has a credential word, and then none needs the regexes.
     if texts and _may_hold_credential("\0".join(texts)):
@@ -245,6 +259,22 @@ def console_compact(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+#: orjson's options for a log line: keys that are not strings (a logged mapping's data)
+#: written as text, as the standard library's ``json`` would.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def json_line(event: Any, **kw: Any) -> str:
+    """One log line as JSON text: orjson, about 10 times the standard library's speed on
+    a request line. ``default`` (structlog's: ``repr`` of what JSON cannot hold) is
+    passed through; a value orjson refuses anyway (an int past 64 bits) falls back to
+    the standard library, so no line is ever lost to its content."""
+    try:
+        return orjson.dumps(event, default=kw.get("default"), option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(event, default=kw.get("default") or repr)
+
+
 def configure_logging(fmt: str = "json", level: str = "info") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -257,7 +287,7 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
         if fmt == "console"
-        else structlog.processors.JSONRenderer()
+        else structlog.processors.JSONRenderer(serializer=json_line)
     )
     # Tracebacks become data (JSON) or text (console) before redaction looks at them.
     # Frame locals stay out: they hold headers, keys and bodies nobody meant to log.
@@ -273,7 +303,9 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        # One write per line (print() costs twice as much: its separators and its own
+        # flush); each line is still flushed as it is written.
+        logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)

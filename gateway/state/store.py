@@ -68,6 +68,14 @@ class JobRecord:
     def done(self) -> bool:
         return self.status.done
 
+    @property
+    def settled(self) -> bool:
+        """Done, and nothing about it will change again: no webhook delivery of it is
+        still pending (its outcome is part of the job's view)."""
+        return self.status.done and (
+            self.notification is None or self.notification.status != "pending"
+        )
+
     def evolve(self, **changes: Any) -> JobRecord:
         return replace(self, **changes)
 

@@ -12,17 +12,31 @@ from adapters.base import JobStatus
 from gateway.api.models import JobCreate, JobList
 from gateway.api.views import dump, job_view
 from gateway.errors import FieldError, ValidationFailed
-from gateway.http.keys import JOBS, PRINCIPAL, SETTINGS
+from gateway.http.keys import JOBS, PRINCIPAL, RENDERED, SETTINGS
 from gateway.http.parsing import prefer_wait, query_choice, query_int, read_model
 from gateway.observability.context import note_job
-from gateway.state.store import decode_cursor
+from gateway.state.store import JobRecord, decode_cursor
 
 
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
+    return json_bytes_response(json.dumps(data).encode(), status=status, headers=headers)
+
+
+def json_bytes_response(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """JSON already rendered (``json.dumps``'s bytes, as ``json_response`` makes them)."""
     return web.Response(
-        status=status, text=json.dumps(data), content_type="application/json", headers=headers
+        status=status, body=body, content_type="application/json", charset="utf-8", headers=headers
+    )
+
+
+def job_body(request: web.Request, record: JobRecord) -> bytes:
+    """The job's view as JSON bytes: rendered once for a settled job (``RENDERED``)."""
+    return request.app[RENDERED].answer(
+        record, "job", lambda: json.dumps(dump(job_view(record))).encode()
     )
 
 
@@ -65,10 +79,10 @@ async def get_job(request: web.Request) -> web.Response:
     wait = prefer_wait(request, request.app[SETTINGS].max_wait_seconds)
     if wait is None:
         record = await jobs.get(request[PRINCIPAL], job_id)
-        return json_response(dump(job_view(record)))
+        return json_bytes_response(job_body(request, record))
     record = await jobs.wait(request[PRINCIPAL], job_id, wait)
-    return json_response(
-        dump(job_view(record)),
+    return json_bytes_response(
+        job_body(request, record),
         status=200 if record.done else 202,
         headers={"Preference-Applied": f"wait={wait:g}"},
     )

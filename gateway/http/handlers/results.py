@@ -16,8 +16,8 @@ from gateway.api.formats import ndjson_job_outputs, ndjson_line, to_csv
 from gateway.api.models import Results
 from gateway.api.views import dump, item_view, job_view
 from gateway.errors import FieldError, NotFound, ValidationFailed
-from gateway.http.handlers.jobs import json_response
-from gateway.http.keys import JOBS, PRINCIPAL
+from gateway.http.handlers.jobs import json_bytes_response
+from gateway.http.keys import JOBS, PRINCIPAL, RENDERED
 from gateway.http.middleware.context import apply_headers
 from gateway.http.parsing import query_choice, query_int
 from gateway.observability.context import FACTS
@@ -87,18 +87,23 @@ async def get_results(request: web.Request) -> web.StreamResponse:
         return await _export(request, fmt, status)
     include_raw = _include_raw(request)
     found = await request.app[JOBS].results(request[PRINCIPAL], request.match_info["job_id"])
-    matching = [i for i in found.items if _keep(i, status)]
-    page = matching[offset : offset + page_size]
-    more = offset + page_size < len(matching)
-    body = Results(
-        job=job_view(found.record),
-        items=[item_view(i, include_raw=include_raw) for i in page],
-        job_outputs=list(found.results.job_outputs),
-        next_page_token=_encode_token(offset + page_size, status) if more else None,
-        total_size=len(matching),
-    )
-    exclude: Any = None if include_raw else {"items": {"__all__": {"raw"}}}
-    return json_response(dump(body, exclude=exclude))
+
+    def render() -> bytes:
+        matching = [i for i in found.items if _keep(i, status)]
+        page = matching[offset : offset + page_size]
+        more = offset + page_size < len(matching)
+        body = Results(
+            job=job_view(found.record),
+            items=[item_view(i, include_raw=include_raw) for i in page],
+            job_outputs=list(found.results.job_outputs),
+            next_page_token=_encode_token(offset + page_size, status) if more else None,
+            total_size=len(matching),
+        )
+        exclude: Any = None if include_raw else {"items": {"__all__": {"raw"}}}
+        return json.dumps(dump(body, exclude=exclude)).encode()
+
+    variant = ("results", status, offset, page_size, include_raw)
+    return json_bytes_response(request.app[RENDERED].answer(found.record, variant, render))
 
 
 async def export_csv(request: web.Request) -> web.StreamResponse:
@@ -115,25 +120,35 @@ async def _export(request: web.Request, fmt: str, status: str | None) -> web.Str
     # does on every page); paging is for the JSON view.
     include_raw = _include_raw(request)
     found = await request.app[JOBS].results(request[PRINCIPAL], request.match_info["job_id"])
-    matching = [i for i in found.items if _keep(i, status)]
-    raw_exclude = None if include_raw else {"raw"}
-    rows = [dump(item_view(i, include_raw=include_raw), exclude=raw_exclude) for i in matching]
-    job_outputs = _JOB_OUTPUTS.dump_python(list(found.results.job_outputs), mode="json")
+
+    def rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        matching = [i for i in found.items if _keep(i, status)]
+        raw_exclude = None if include_raw else {"raw"}
+        items = [dump(item_view(i, include_raw=include_raw), exclude=raw_exclude) for i in matching]
+        job_outputs = _JOB_OUTPUTS.dump_python(list(found.results.job_outputs), mode="json")
+        return items, job_outputs
+
+    def render() -> bytes:
+        items, job_outputs = rows()
+        if fmt == "csv":
+            return to_csv(items, job_outputs).encode()
+        return b"".join(ndjson_line(i) for i in items) + ndjson_job_outputs(job_outputs)
+
+    body = request.app[RENDERED].answer(found.record, (fmt, status, include_raw), render)
     if fmt == "csv":
         return web.Response(
-            text=to_csv(rows, job_outputs),
+            body=body,
             content_type="text/csv",
+            charset="utf-8",
             headers={"Content-Disposition": f'attachment; filename="{found.record.id}.csv"'},
         )
+    # Streamed, as an export of a large job is written: its headers go before the body.
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     facts = FACTS.get()
     if facts is not None:
         apply_headers(response, facts)
     await response.prepare(request)
-    for row in rows:
-        await response.write(ndjson_line(row))
-    if trailer := ndjson_job_outputs(job_outputs):
-        await response.write(trailer)
+    await response.write(body)
     await response.write_eof()
     return response
 
@@ -145,6 +160,10 @@ async def get_result_item(request: web.Request) -> web.Response:
     if item is None:
         raise NotFound(f"Job {found.record.id} has no input {name!r}.")
     include_raw = _include_raw(request)
-    return json_response(
-        dump(item_view(item, include_raw=include_raw), exclude=None if include_raw else {"raw"})
-    )
+
+    def render() -> bytes:
+        view = item_view(item, include_raw=include_raw)
+        return json.dumps(dump(view, exclude=None if include_raw else {"raw"})).encode()
+
+    variant = ("item", name, include_raw)
+    return json_bytes_response(request.app[RENDERED].answer(found.record, variant, render))
