@@ -455,6 +455,13 @@ class JobService:
     async def get(self, principal: Principal, job_id: str) -> JobRecord:
         """The job, refreshed from the provider unless it is already finished."""
         principal.require("jobs:read")
+        if self._reuses_status and (principal.tenant, job_id) not in self._finished:
+            # Not known finished here: its record and whether its status is fresh are
+            # asked together (one pipeline through the batcher), not one after the other.
+            record, fresh = await asyncio.gather(
+                self._find(principal, job_id), self._freshness.is_fresh(job_id)
+            )
+            return await self._refresh(record, fresh=fresh)
         record = await self._find(principal, job_id)
         return await self._refresh(record)
 
@@ -675,12 +682,17 @@ class JobService:
         while len(self._finished) > self._max_local:
             self._finished.popitem(last=False)
 
-    async def _refresh(self, record: JobRecord, *, force: bool = False) -> JobRecord:
+    async def _refresh(
+        self, record: JobRecord, *, force: bool = False, fresh: bool | None = None
+    ) -> JobRecord:
+        """``fresh``: whether the status is fresh, if the caller has asked already."""
         if not force:
             if record.done:
                 note_cache("hit")
                 return record
-            if self._reuses_status and await self._freshness.is_fresh(record.id):
+            if fresh is None:
+                fresh = self._reuses_status and await self._freshness.is_fresh(record.id)
+            if fresh:
                 note_cache("hit")
                 return record
         note_cache("miss")

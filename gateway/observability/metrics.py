@@ -39,6 +39,10 @@ _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 )  # fmt: skip
 # A pacing wait: none, a turn in a busy schedule, or a Retry-After pause.
+#: The most (route, method, status) series ``request_done`` keeps bound.
+_MAX_BOUND_SERIES = 1024
+_RequestSeries = tuple[Counter, Histogram, Histogram]
+
 _WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _JOB_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -58,6 +62,8 @@ class Metrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self._request_series: dict[tuple[str, str, int], _RequestSeries] = {}
+        self._cache_series: dict[str, Counter] = {}
         # Standard runtime metrics: CPU, RSS, open fds, start time, GC, Python version.
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -411,18 +417,37 @@ class Metrics:
         cache: str | None,
         trace_id: str | None = None,
     ) -> None:
-        method = method_label(method)
-        self.http_requests.labels(route, method, str(status)).inc()
+        # The series of one route, method and status, bound once: ``labels()`` on every
+        # request (a lock, tuple building, a dict) was most of what metrics cost. Routes
+        # are templates and methods are folded, so the bound children are few.
+        bound = self._request_series.get((route, method, status))
+        if bound is None:
+            bound = self._bind_request_series(route, method, status)
+        requests, duration, overhead = bound
+        requests.inc()
         # The trace as an exemplar (exposed in the OpenMetrics format only): a latency
         # panel links from a slow bucket to one request's trace.
         exemplar = {"trace_id": trace_id} if trace_id is not None else None
-        self.http_duration.labels(route, method).observe(seconds, exemplar)
+        duration.observe(seconds, exemplar)
         if not waited:
-            self.http_overhead.labels(route, method).observe(
-                max(0.0, seconds - upstream_seconds), exemplar
-            )
+            overhead.observe(max(0.0, seconds - upstream_seconds), exemplar)
         if cache is not None:
-            self.cache_requests.labels(cache).inc()
+            child = self._cache_series.get(cache)
+            if child is None:
+                child = self._cache_series[cache] = self.cache_requests.labels(cache)
+            child.inc()
+
+    def _bind_request_series(self, route: str, method: str, status: int) -> _RequestSeries:
+        folded = method_label(method)
+        bound = (
+            self.http_requests.labels(route, folded, str(status)),
+            self.http_duration.labels(route, folded),
+            self.http_overhead.labels(route, folded),
+        )
+        # Bounded all the same: an unforeseen spread of statuses costs lookups, not memory.
+        if len(self._request_series) < _MAX_BOUND_SERIES:
+            self._request_series[(route, method, status)] = bound
+        return bound
 
     # Shared state (gateway.state.backends)
     def coalesced(self) -> None:

@@ -11,8 +11,8 @@ route template, and writes one log line (with the trace id when tracing is on).
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -42,7 +42,7 @@ def route_template(request: web.Request) -> str:
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if _SANE_ID.match(incoming) else secrets.token_hex(16)
     facts = RequestFacts(request_id=request_id, started=started)
     facts_token = FACTS.set(facts)
     rid_token = REQUEST_ID.set(request_id)
