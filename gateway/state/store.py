@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import heapq
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -221,19 +222,18 @@ class MemoryJobStore:
     ) -> JobPage:
         self._expire()
         after = decode_cursor(cursor) if cursor else None
-        out: list[JobRecord] = []
-        for record in reversed(self._records.values()):
-            if record.tenant != tenant:
-                continue
-            if after is not None and (record.created_at, record.id) >= after:
-                continue
-            if status is not None and record.status != status:
-                continue
-            if provider is not None and record.provider != provider:
-                continue
-            out.append(record)
-            if len(out) > page_size:
-                break
+        # Newest first by (created_at, id), the cursor's own order, as Redis lists them:
+        # insertion order is not that order when times tie or the clock steps back, and
+        # paging by one while walking the other skipped jobs.
+        matching = (
+            record
+            for record in self._records.values()
+            if record.tenant == tenant
+            and (after is None or (record.created_at, record.id) < after)
+            and (status is None or record.status == status)
+            and (provider is None or record.provider == provider)
+        )
+        out = heapq.nlargest(page_size + 1, matching, key=lambda r: (r.created_at, r.id))
         more = len(out) > page_size
         page = out[:page_size]
         last = page[-1] if page else None

@@ -105,6 +105,26 @@ class TestJobStoreContract:
         done = await store.list("acme", status=JobStatus.SUCCEEDED, page_size=10)
         assert [r.id for r in done.records] == ["j5", "j3", "j1"]
 
+    async def test_paging_lists_every_record_when_times_tie_or_the_clock_steps_back(
+        self, store_and_clock
+    ):
+        """Pages follow (created_at, id), whatever order the records were written in."""
+        store, now = store_and_clock
+        written = ["jd", "ja", "jf", "jb", "je", "jc"]
+        for i, job_id in enumerate(written):
+            # Three share one instant; the last three are stamped earlier than the first.
+            at = now() - timedelta(seconds=0 if i < 3 else 6 - i)
+            await store.create(record(job_id, "acme", at))
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await store.list("acme", page_size=1, cursor=cursor)
+            seen += [r.id for r in page.records]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == ["jf", "jd", "ja", "jc", "je", "jb"]
+
     async def test_every_record_expires_after_retention(self, store_and_clock):
         store, now = store_and_clock
         await store.create(record("old", "acme", now()))
