@@ -117,6 +117,15 @@ bench-engine: $(RUNTIME)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 	$(BIN)/python -m bench.engine
 
+# Issue 16's hot-path targets (bench/hotpath.py, docs/benchmarks.md): reads from state, the
+# CSV/NDJSON exports and submits against the bare pass-through, in the same run; about 2
+# minutes on 2 cores; needs wrk and Redis; writes bench/results/hotpath.{json,md}.
+.PHONY: bench-hotpath
+bench-hotpath: $(RUNTIME)
+	@command -v wrk >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+	$(BIN)/python -m bench.hotpath
+
 # Upstream economy (bench/economy.py, docs/benchmarks.md): provider items paid for per item
 # submitted, with and without the item cache, on a workload with BENCH_REPEAT repeats.
 .PHONY: bench-economy

@@ -3,7 +3,8 @@
 A script is put together from the fragments in ``bench/lua/`` (every run gets
 ``report.lua``, which prints one ``BENCH_JSON`` line from wrk's ``done()``), so each
 run pays only for the Lua hooks it needs: a plain GET has no ``request()`` or
-``response()`` callback at all.
+``response()`` callback at all. ``non2xx.lua`` (last among the fragments) counts the
+answers that are not 2xx, which wrk's own ``errors.status`` (status > 399) does not.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ class WrkResult:
     latency_us: dict[str, float]
     #: Non-2xx/3xx answers and socket errors together.
     failed: int = field(default=0)
+    #: Answers that were not 2xx, when the script counted them (``non2xx.lua``).
+    non2xx: int | None = field(default=None)
+
+    @property
+    def socket_errors(self) -> int:
+        """Requests that got no answer: connect, read, write errors and timeouts."""
+        return sum(n for kind, n in self.errors.items() if kind != "status")
+
+    @property
+    def bad(self) -> int:
+        """Requests not answered 2xx (exact with ``non2xx.lua``; else wrk's > 399 count)."""
+        if self.non2xx is None:
+            return self.failed
+        return self.non2xx + self.socket_errors
 
     @property
     def rps(self) -> float:
@@ -45,13 +60,16 @@ class WrkResult:
         return self.latency_us[name] / 1000.0
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
             "rps": round(self.rps, 1),
             "errors": self.errors,
             "latency_ms": {k: round(v / 1000.0, 3) for k, v in self.latency_us.items()},
         }
+        if self.non2xx is not None:
+            out["non_2xx"] = self.non2xx
+        return out
 
 
 def require_wrk() -> str:
@@ -135,10 +153,12 @@ def run_wrk(
         raise LoadError(f"wrk failed ({returncode}): {err.strip() or ' '.join(out_lines)}")
     data = json.loads(line.removeprefix("BENCH_JSON "))
     errors = {k: int(v) for k, v in data["errors"].items()}
+    counted = next((ln for ln in out_lines if ln.startswith("BENCH_NON2XX ")), None)
     return WrkResult(
         requests=int(data["requests"]),
         seconds=data["duration_us"] / 1e6,
         errors=errors,
         latency_us={k: float(v) for k, v in data["latency_us"].items()},
         failed=sum(errors.values()),
+        non2xx=None if counted is None else int(counted.split()[1]),
     )

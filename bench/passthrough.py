@@ -1,9 +1,10 @@
 """The bare pass-through: the floor for any aiohttp gateway.
 
 One ``ClientSession`` with keep-alive, no features: every request is forwarded to
-the upstream with the same method, path, query and body, plus one fixed header (the
-provider credential), and the upstream's status, body and content type come back.
-No auth, no logging, no metrics, no store.
+the upstream with the same method, path, query and body (with its ``Content-Type``),
+plus one fixed header (the provider credential), and the upstream's status, body and
+content type come back. No auth, no logging, no metrics, no store. A ``POST`` of a job
+to the simulator's submit route is the baseline of a submit (``bench/hotpath.py``).
 
     python -m bench.passthrough --port 9301 --upstream http://127.0.0.1:9300 \\
         --header "Authorization: ApiKey ..."
@@ -24,12 +25,19 @@ HEADERS = web.AppKey("headers", dict[str, str])
 
 async def forward(request: web.Request) -> web.Response:
     session = request.app[SESSION]
-    body = await request.read() if request.body_exists else None
+    headers = request.app[HEADERS]
+    body = None
+    if request.body_exists:
+        body = await request.read()
+        # Passed on: aiohttp would otherwise send a bytes body as application/octet-stream.
+        content_type = request.headers.get("Content-Type")
+        if content_type:
+            headers = {**headers, "Content-Type": content_type}
     async with session.request(
         request.method,
         request.app[UPSTREAM] + request.path_qs,
         data=body,
-        headers=request.app[HEADERS],
+        headers=headers,
         allow_redirects=False,
     ) as upstream:
         payload = await upstream.read()

@@ -10,12 +10,20 @@ Each keeps its own request log: ``GET /<mount>/_sim/requests`` counts provider c
 ``gateway simulate`` would serve the same simulator with the demo timing (a one-item
 job ends after 1.2 s), too short to poll a running job for a whole run.
 
-    python -m bench.sim --port 9300
+The simulator keeps every job it is sent. Submitted flat out (thousands a second) they
+make its garbage collector's full passes longer and longer over a run: its own submit
+p99 then measures those pauses (and the run's length) more than the submits.
+``--gc-freeze SECONDS`` moves what the process holds out of the collector's reach that
+often (``gc.freeze()``), so a pass only looks at the last interval's objects.
+
+    python -m bench.sim --port 9300 [--gc-freeze 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 
 from aiohttp import web
 
@@ -31,10 +39,23 @@ MOUNTS = {
 }
 
 
-def bench_simulators() -> web.Application:
+def bench_simulators(gc_freeze: float = 0.0) -> web.Application:
+    """``gc_freeze`` > 0: ``gc.freeze()`` every that many seconds (see above)."""
     app = web.Application()
     for mount, settings in MOUNTS.items():
         app.add_subapp(f"/{mount}/", create_simulator(None, settings))
+    if gc_freeze > 0:
+
+        async def start_freezing(app: web.Application) -> None:
+            loop = asyncio.get_running_loop()
+
+            def freeze() -> None:
+                gc.freeze()
+                loop.call_later(gc_freeze, freeze)
+
+            loop.call_later(gc_freeze, freeze)
+
+        app.on_startup.append(start_freezing)
     return app
 
 
@@ -42,8 +63,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--gc-freeze", type=float, default=0.0, metavar="SECONDS")
     args = parser.parse_args()
-    web.run_app(bench_simulators(), host=args.host, port=args.port, access_log=None, print=None)
+    app = bench_simulators(args.gc_freeze)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

@@ -74,11 +74,13 @@ class Stack:
 
     # -- servers ----------------------------------------------------------------------------
 
-    def simulator(self) -> Server:
+    def simulator(self, gc_freeze: float = 0.0) -> Server:
+        """``gc_freeze`` > 0: the simulator freezes its heap that often (``bench/sim.py``)."""
         port = free_port()
+        freeze = ["--gc-freeze", f"{gc_freeze:g}"] if gc_freeze > 0 else []
         proc = self.ps.start(
             "simulator",
-            [PYTHON, "-m", "bench.sim", "--port", str(port)],
+            [PYTHON, "-m", "bench.sim", "--port", str(port), *freeze],
             cpus=self.cpus,
             log=self.log_path("simulator"),
         )
