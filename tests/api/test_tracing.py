@@ -15,6 +15,15 @@ from gateway.observability.settings import TracingSettings
 from gateway.observability.tracing import MAX_SPANS_PER_TRACE, build_tracing
 from tests.api.test_engine import FAST_POLL, until_done
 from tests.api.test_jobs_api import TEXTS, submit, wait_done
+from tests.api.test_webhooks import (
+    LOOPBACK,
+    SECRET,
+    Receiver,
+    body,
+    job_when,
+    start,
+    webhook_settings,
+)
 from tests.conftest import AUTH, Harness, spans_text
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -238,3 +247,43 @@ class TestEngine:
             assert format_trace_id(check.context.trace_id) != CALLER_TRACE
             links = [format_trace_id(link.context.trace_id) for link in check.links]
             assert links == [CALLER_TRACE]
+
+    async def test_a_webhook_delivery_is_a_span_of_its_own_linked_to_the_finish(
+        self, make_gateway, span_exporter
+    ):
+        """The delivery of a finished job's webhook is a trace of its own (the submit
+        ended long ago), with the job's id, its attempt and outcome, linked to the work
+        that finished the job."""
+        receiver = Receiver()
+        server = await start(receiver)
+        try:
+            h = await traced(
+                make_gateway,
+                span_exporter,
+                engine=EngineSettings(max_staleness_seconds=5),
+                webhooks=webhook_settings(),
+                url_guard=LOOPBACK,
+                provider_over={"modzy": FAST_POLL},
+            )
+            sent = body(str(server.make_url("/hook")))
+            job = await (
+                await h.client.post(
+                    "/v1/jobs", json=sent, headers={**AUTH, "traceparent": TRACEPARENT}
+                )
+            ).json()
+            await job_when(h, job["id"], lambda j: j["notification"]["status"] == "delivered")
+            spans = span_exporter.get_finished_spans()
+            (delivery,) = by_name(spans, "webhook delivery")
+            attributes = delivery.attributes or {}
+            assert attributes["job.id"] == job["id"] and attributes["gateway.attempt"] == 1
+            assert attributes["gateway.webhook.outcome"] == "delivered"
+            assert delivery.parent is None
+            trace = format_trace_id(delivery.context.trace_id)
+            assert trace != CALLER_TRACE
+            # Linked to the engine check that saw the finish (itself linked to the submit).
+            checks = {c.context.span_id: c for c in by_name(spans, "engine check")}
+            assert [link.context.span_id in checks for link in delivery.links] == [True]
+            assert len(receiver.got) == 1
+            assert SECRET not in spans_text(span_exporter)  # the signing secret
+        finally:
+            await server.close()
