@@ -73,6 +73,7 @@ from gateway.observability.tracing import Tracing, build_tracing
 from gateway.state.backends import Backends, build_backends, close_redis
 from gateway.state.cache import ResultCache
 from gateway.state.events import JobEvents, MemoryEvents
+from gateway.state.idempotency import IdempotencyStore
 from gateway.state.item_cache import ItemCache, MemoryItemCache, RedisItemCache
 from gateway.state.redis_events import RedisEvents
 from gateway.state.redis_tracking import RedisTracking
@@ -80,7 +81,12 @@ from gateway.state.redis_watch import RedisWatch
 from gateway.state.store import JobStore
 from gateway.state.streaq_queue import StreaqQueue, build_worker
 from gateway.state.task_queue import MemoryTaskQueue, TaskQueue
-from gateway.state.traced import TracedJobStore
+from gateway.state.traced import (
+    TracedIdempotencyStore,
+    TracedItemCache,
+    TracedJobStore,
+    TracedResultCache,
+)
 from gateway.state.tracking import MemoryTracking, Tracking
 from gateway.tasks import spawn
 
@@ -231,15 +237,21 @@ def create_app(
     app[LIFECYCLE] = lifecycle
     app[CALLER_LIMITER] = caller_limiter
     app[RENDERED] = RenderedAnswers(settings.server.rendered_cache_bytes)
+    shared_cache: ResultCache = cache or backends.cache
+    idempotency: IdempotencyStore = backends.idempotency
+    if tracing is not None:
+        # The shared state a request waits on; this process's own copies are not spans.
+        shared_cache = TracedResultCache(shared_cache, tracing.tracer)
+        idempotency = TracedIdempotencyStore(idempotency, tracing.tracer)
     app[JOBS] = JobService(
-        reuse=_item_reuse(settings, backends, catalog, metrics),
+        reuse=_item_reuse(settings, backends, catalog, metrics, tracing),
         store=store,
         adapters=built,
         catalog=catalog,
-        cache=cache or backends.cache,
+        cache=shared_cache,
         local_cache=backends.local_cache,
         freshness=backends.freshness,
-        idempotency=backends.idempotency,
+        idempotency=idempotency,
         coalescer=Coalescer(
             client=backends.redis,
             keys=backends.keys,
@@ -410,7 +422,11 @@ def _engine_ctx(engine: JobEngine) -> Callable[[web.Application], AsyncIterator[
 
 
 def _item_reuse(
-    settings: Settings, backends: Backends, catalog: ModelCatalog, metrics: Metrics
+    settings: Settings,
+    backends: Backends,
+    catalog: ModelCatalog,
+    metrics: Metrics,
+    tracing: Tracing | None,
 ) -> ItemReuse | None:
     """The item cache, where a model has one: in Redis (every replica reuses every
     replica's answers), else in this process."""
@@ -422,6 +438,8 @@ def _item_reuse(
         if backends.redis is not None
         else MemoryItemCache()
     )
+    if tracing is not None:
+        cache = TracedItemCache(cache, tracing.tracer)
     for name in providers:
         metrics.item_cache_lookups(name, 0, 0)
         metrics.item_cache_bypassed(name, 0)

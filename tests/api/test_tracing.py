@@ -14,6 +14,7 @@ from gateway.limits.settings import RateLimitSettings
 from gateway.observability.settings import TracingSettings
 from gateway.observability.tracing import MAX_SPANS_PER_TRACE, build_tracing
 from tests.api.test_engine import FAST_POLL, until_done
+from tests.api.test_item_cache import models
 from tests.api.test_jobs_api import TEXTS, submit, wait_done
 from tests.api.test_webhooks import (
     LOOPBACK,
@@ -98,6 +99,36 @@ class TestSpanTrees:
         assert root.attributes["job.id"] == job["id"]
         assert set(children(spans, root)) <= {"store get"}
         assert not [s for s in spans if s.name.startswith("provider")]
+
+    async def test_the_shared_state_a_submit_and_a_results_read_wait_on(
+        self, make_gateway, span_exporter
+    ):
+        """An idempotent submit's key claimed and completed, the item cache asked and
+        written, the results cache read: each a span, with counts and the job id only
+        (never the idempotency key, an item key or the input)."""
+        h = await traced(make_gateway, span_exporter, provider_over={"modzy": {"models": models()}})
+        key = "order-7731-idem"
+        resp = await submit(h, extra={"Idempotency-Key": key})
+        job = await resp.json()
+        assert resp.status == 202, job
+        spans = span_exporter.get_finished_spans()
+        root = server_span(spans, "POST /v1/jobs")
+        under = children(spans, root)
+        assert {"idempotency claim", "idempotency complete", "item cache get"} <= set(under)
+        (claim,) = by_name(spans, "idempotency claim")
+        assert claim.attributes is not None
+        assert claim.attributes["gateway.idempotency.outcome"] == "new"
+        (lookup,) = by_name(spans, "item cache get")
+        assert lookup.attributes == {"gateway.items": len(TEXTS), "gateway.items.found": 0}
+        await wait_done(h, job["id"])  # the read that sees the finish writes the entries
+        (written,) = by_name(span_exporter.get_finished_spans(), "item cache put")
+        assert written.attributes == {"gateway.items": len(TEXTS)}
+        text = spans_text(span_exporter)
+        span_exporter.clear()
+        assert (await h.client.get(f"/v1/jobs/{job['id']}/results", headers=AUTH)).status == 200
+        assert by_name(span_exporter.get_finished_spans(), "cache get")
+        text += spans_text(span_exporter)
+        assert key not in text and not [t for t in TEXTS.values() if t in text]
 
     async def test_a_provider_503_with_retries(self, make_gateway, span_exporter):
         """One provider-call span, its retry count, and one client span per attempt."""
