@@ -66,19 +66,7 @@ class ItemReuse:
         if not settings.items or mode == "off":
             return None
         ref = resolved.ref
-        account = self._catalog.account(ref.provider)
-        scope = "" if settings.scope == "global" else tenant
-        keys = {
-            item.name: item_key(
-                scope=scope,
-                account=account,
-                model=ref,
-                options=request.options,
-                explain=request.explain,
-                item=item,
-            )
-            for item in request.inputs
-        }
+        keys = self._keys(tenant, settings.scope, replace(request, model=ref))
         if mode == "bypass":
             self._observer.item_cache_bypassed(ref.provider, len(keys))
             return ItemPlan(keys=keys)
@@ -91,6 +79,33 @@ class ItemReuse:
         }
         self._observer.item_cache_lookups(ref.provider, len(cached), len(names) - len(cached))
         return ItemPlan(cached=cached, keys={n: k for n, k in keys.items() if n not in cached})
+
+    def for_target(
+        self, tenant: str, plan: ItemPlan | None, request: JobRequest, mode: CacheMode
+    ) -> ItemPlan | None:
+        """``plan`` (made as the first target's) for the target ``request`` is going to:
+        the answers it gives are kept under its own account and model, as its model's
+        cache settings say (none, if its model keeps none). What the first target's
+        entries answered stays answered."""
+        if plan is None or mode == "off":
+            return plan
+        settings = self._catalog.resolve(str(request.model)).cache
+        keys = self._keys(tenant, settings.scope, request) if settings.items else {}
+        return replace(plan, keys={n: k for n, k in keys.items() if n not in plan.cached})
+
+    def _keys(self, tenant: str, scope: str, request: JobRequest) -> dict[str, str]:
+        account = self._catalog.account(request.model.provider)
+        return {
+            item.name: item_key(
+                scope="" if scope == "global" else tenant,
+                account=account,
+                model=request.model,
+                options=request.options,
+                explain=request.explain,
+                item=item,
+            )
+            for item in request.inputs
+        }
 
     async def remember(
         self, record: JobRecord, results: Callable[[], Awaitable[ResultSet]]

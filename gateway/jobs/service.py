@@ -283,7 +283,9 @@ class JobService:
             options=body.options.provider,
             submit_key=submit_key or job_id,
         )
-        # The item cache answers what it can (looked up as the first target's answers).
+        # The item cache answers what it can, looked up as the first target's answers
+        # (which target takes the job is known only once one has); the answers of the
+        # job are kept as those of the target that ran it (``ItemReuse.for_target``).
         plan = None
         if self._reuse is not None:
             plan = await self._reuse.plan(principal.tenant, resolved, request, body.options.cache)
@@ -316,8 +318,14 @@ class JobService:
                 # A job the provider runs but the gateway cannot record is an orphan: make
                 # sure the store answers before the provider is asked.
                 await self._store.ping()
+                # Its answers are kept as this target's (the plan was the first's).
+                kept = plan
+                if self._reuse is not None and request.model != resolved.ref:
+                    kept = self._reuse.for_target(
+                        principal.tenant, plan, request, body.options.cache
+                    )
                 return await self._create(
-                    principal, body, request, adapter, job_id, plan, alias=resolved.alias
+                    principal, body, request, adapter, job_id, kept, alias=resolved.alias
                 )
             except BaseException:
                 if held and limits is not None:

@@ -20,11 +20,12 @@ from prometheus_client import CollectorRegistry
 from adapters.registry import provider_type
 from adapters.simulation import SIM_CONTROL, Fault, SimulatorControl
 from gateway.auth.settings import ApiKeySettings, hash_api_key
-from gateway.config.settings import Settings, TimeoutSettings
+from gateway.config.settings import ModelSettings, Settings, TimeoutSettings
 from gateway.http.app import create_app
 from gateway.limits.provider_resilience import CircuitBreakerSettings
 from gateway.limits.settings import RateLimitSettings
 from gateway.state.settings import RedisSettings
+from tests.api.test_item_cache import models as cached_models
 from tests.conftest import AUTH, api_keys, make_settings, provider_settings
 
 PRIMARY = "modzy/ed542963de@1.0.1"
@@ -65,7 +66,12 @@ def posts(sim: SimulatorControl) -> list[int | None]:
 async def pair(redis_url: str) -> AsyncIterator[Any]:
     started: list[Any] = []
 
-    async def make(replicas: int = 1, primary_over: Any = None, **over: Any) -> Pair:
+    async def make(
+        replicas: int = 1,
+        primary_over: Any = None,
+        models: list[ModelSettings] | None = None,
+        **over: Any,
+    ) -> Pair:
         sims, providers = [], []
         for name in ("modzy", "modzy-backup"):
             app = provider_type("modzy").fast_simulator(None)
@@ -81,6 +87,7 @@ async def pair(redis_url: str) -> AsyncIterator[Any]:
                     str(server.make_url("/api")).rstrip("/"),
                     retries=0,
                     timeouts=TimeoutSettings(connect=1, read=2, total=4),
+                    models=models,
                     **extra,
                 )
             )
@@ -330,3 +337,22 @@ async def test_a_target_that_cannot_take_the_inputs_is_skipped_with_the_reason_l
     body = {"model": "any-sentiment", "inputs": [{"name": "a", "ref": "3240"}]}
     resp = await h.client.post("/v1/jobs", json=body, headers=AUTH)
     assert (resp.status, (await resp.json())["code"]) == (422, "unsupported_input")
+
+
+async def test_the_answers_of_a_job_the_backup_ran_are_kept_as_the_backups(pair):
+    """An item cache on both accounts: the primary refuses, the backup runs the job; its
+    answers are kept under the backup's account, so a job sent to the backup itself
+    reuses them and one sent to the primary does not (another account's answers)."""
+    p = await pair(models=cached_models())
+    p.primary.set_faults([Fault(kind="status", status=503, match="POST", times=1)])
+    status, job = await p.submit(body=SUBMIT, Prefer="wait=5")
+    assert status == 200 and job["provider"] == "modzy-backup", job
+    assert posts(p.backup) == [200]
+    status, again = await p.submit(body={"model": BACKUP, "inputs": INPUTS}, Prefer="wait=5")
+    assert status == 200 and again["status"] == "succeeded"
+    assert posts(p.backup) == [200]  # answered from the entries the first job left
+    results = await p.clients[0].get(f"/v1/jobs/{again['id']}/results", headers=AUTH)
+    assert [i.get("cached") for i in (await results.json())["items"]] == [True, True]
+    status, primary = await p.submit(body={"model": PRIMARY, "inputs": INPUTS}, Prefer="wait=5")
+    assert status == 200 and primary["provider"] == "modzy"
+    assert posts(p.primary) == [503, 200]  # the primary's own account had no entries
