@@ -24,7 +24,8 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -275,6 +276,55 @@ def json_line(event: Any, **kw: Any) -> str:
         return json.dumps(event, default=kw.get("default") or repr)
 
 
+#: The request line's fields that hold the caller's text (the rest are the gateway's own
+#: words, numbers and configured names): the only ones its redaction needs to look at.
+_CALLER_TEXT = ("path", "job_id", "request_id")
+
+
+@dataclass(frozen=True)
+class _JsonRequestLine:
+    """What the JSON request line is written with while ``configure_logging`` holds."""
+
+    processors: list[Any]
+    renderer: Any
+    stamp: Any
+    out: TextIO
+
+
+_request_line: _JsonRequestLine | None = None
+
+
+def log_request(fields: dict[str, Any]) -> None:
+    """The canonical request line, one per request (``gateway.http.middleware.context``).
+
+    In the JSON format it is rendered here, in the schema structlog's chain gives it
+    (the same keys, timestamp and redaction; ``tests/observability`` compares the
+    two), without the chain: a processor pass over every context variable of the
+    request and a redaction of every field cost more than the rest of the line. Its
+    fields are the gateway's own words, numbers and names but for ``_CALLER_TEXT``,
+    which are redacted as any string is. Anything else (the console format, a level
+    above info, a test capturing logs with its own processors) goes through structlog.
+    """
+    line = _request_line
+    # Still the chain configure_logging set: the same list (structlog.configure with
+    # another replaces it), still ending in its renderer (capture_logs empties and
+    # refills that very list, ending in its own capture).
+    chain = structlog.get_config()["processors"]
+    if line is None or chain is not line.processors or not chain or chain[-1] is not line.renderer:
+        # A logger of the chain in force now (a cached one keeps the chain it first met).
+        structlog.get_logger("gateway.access").info("request", **fields)
+        return
+    for key in _CALLER_TEXT:
+        value = fields.get(key)
+        if type(value) is str and len(value) >= 6 and _may_hold_credential(value):
+            fields[key] = redact_text(value)
+    fields["event"] = "request"
+    fields["level"] = "info"
+    line.stamp(None, "info", fields)
+    line.out.write(json_line(fields) + "\n")
+    line.out.flush()
+
+
 def configure_logging(fmt: str = "json", level: str = "info") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -298,8 +348,9 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
     )
     # JSON escapes control characters itself; the console renderer writes strings raw.
     last: list[Any] = [redact] if fmt == "json" else [redact, console_compact, escape_controls]
+    processors = [*shared, tracebacks, *last, renderer]
     structlog.configure(
-        processors=[*shared, tracebacks, *last, renderer],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
@@ -307,6 +358,12 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         # flush); each line is still flushed as it is written.
         logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
+    )
+    global _request_line
+    _request_line = (
+        _JsonRequestLine(processors, renderer, shared[2], sys.stdout)
+        if fmt == "json" and logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
+        else None
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(

@@ -23,6 +23,7 @@ from adapters.upstream import DEADLINE, REQUEST_ID
 from gateway.http.keys import METRICS, SETTINGS
 from gateway.http.parsing import prefer_wait
 from gateway.observability.context import FACTS, RequestFacts
+from gateway.observability.logging import log_request
 
 #: New request ids: this process's random 16 hex digits, then a count (32 hex digits in
 #: all, as a uuid4's hex was). Unique across processes and restarts without a system
@@ -36,7 +37,6 @@ def _new_request_id() -> str:
 
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
-_log = structlog.get_logger("gateway.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -97,25 +97,27 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
         if facts.tenant is not None:
             metrics.tenant_request(facts.tenant)
-        _log.info(
-            "request",
-            method=request.method,
-            route=route,
+        fields = {
+            "method": request.method,
+            "route": route,
             # The path without its query string: a query may carry anything.
-            path=request.path,
-            status=status,
-            duration_ms=round(elapsed * 1000, 2),
-            upstream_ms=round(facts.upstream_seconds * 1000, 2),
-            wait_ms=round(facts.wait_seconds * 1000, 2),
-            provider=facts.provider,
-            job_id=facts.job_id or job_in_path(request),
-            cache=facts.cache,
-            tenant=facts.tenant,
-            key_id=facts.key_id,
-            ratelimit=facts.ratelimit,
+            "path": request.path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "upstream_ms": round(facts.upstream_seconds * 1000, 2),
+            "wait_ms": round(facts.wait_seconds * 1000, 2),
+            "provider": facts.provider,
+            "job_id": facts.job_id or job_in_path(request),
+            "cache": facts.cache,
+            "tenant": facts.tenant,
+            "key_id": facts.key_id,
+            "ratelimit": facts.ratelimit,
+            "request_id": request_id,
+        }
+        if facts.trace_id is not None:
             # Only with tracing on (gateway.http.middleware.tracing): logs and traces join on it.
-            **({"trace_id": facts.trace_id} if facts.trace_id is not None else {}),
-        )
+            fields["trace_id"] = facts.trace_id
+        log_request(fields)
         DEADLINE.reset(deadline_token)
         REQUEST_ID.reset(rid_token)
         FACTS.reset(facts_token)
