@@ -124,7 +124,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from gateway.simulators import simulators_app
 
     print(f"provider simulators on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    web.run_app(simulators_app(), host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(
+        simulators_app(),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        # Nothing to drain: a request held by a "hang" fault must not hold up the exit.
+        shutdown_timeout=0.5,
+    )
     return 0
 
 

@@ -584,7 +584,12 @@ class TestProviderFailures:
         [
             (Fault(kind="status", status=500), 502, "provider_error"),
             (Fault(kind="malformed"), 502, "provider_error"),
-            (Fault(kind="status", status=429, retry_after="7"), 503, "provider_unavailable"),
+            # POST only: the model version read before it (GET) would wait the 7 s out.
+            (
+                Fault(kind="status", status=429, retry_after="7", match="POST"),
+                503,
+                "provider_unavailable",
+            ),
             (Fault(kind="status", status=400), 422, "provider_rejected"),
         ],
         ids=["5xx", "malformed-json", "429", "rejected"],
@@ -596,7 +601,7 @@ class TestProviderFailures:
         assert (await resp.json())["jobs"] == []
 
     async def test_429_carries_retry_after(self, h):
-        h.sim.set_faults([Fault(kind="status", status=429, retry_after="7")])
+        h.sim.set_faults([Fault(kind="status", status=429, retry_after="7", match="POST")])
         resp = await submit(h)
         await problem(resp, 503, "provider_unavailable")
         assert resp.headers["Retry-After"] == "7"
