@@ -139,12 +139,17 @@ class AnnoLabAdapter:
         sources = wire.sources_from_state(job.state, len(job.input_names))
         return wire.report_from_wire(payload, self.name, sources)
 
-    def _exporting(self, job: JobHandle, export: dict[str, Any], word: str) -> StatusReport:
+    def _exporting(
+        self, job: JobHandle, export: dict[str, Any], word: str, *, known: bool = True
+    ) -> StatusReport:
         return StatusReport(
             status=JobStatus.RUNNING,
             upstream_status=f"Finished (export {word})",
             counts=Counts.all_pending(len(job.input_names)),
             state={**job.state, "export": export},
+            # A word the SDK does not know: logged once, and the job failed if it stands
+            # for unknown_status_grace_seconds (gateway.jobs.records), not run forever.
+            known=known,
         )
 
     async def _poll_export(self, job: JobHandle, export: dict[str, Any]) -> StatusReport:
@@ -153,6 +158,8 @@ class AnnoLabAdapter:
         self._check_export(resp)
         progress = wire.export_state_from_wire(resp.json(), self.name, status_url)
         if not progress.done:
+            if progress.unknown is not None:
+                return self._exporting(job, export, progress.unknown, known=False)
             return self._exporting(job, export, progress.status)
         if progress.status == wire.EXPORT_ERRORED or progress.download_url is None:
             tries = int(export.get("tries") or 1)

@@ -359,6 +359,9 @@ class ExportState:
     status: str
     download_url: str | None = None
     error: str | None = None
+    #: A status word the SDK does not know (the export is taken for still running): the
+    #: word as said, so the job can fail once it has stood for the grace period.
+    unknown: str | None = None
 
     @property
     def done(self) -> bool:
@@ -370,7 +373,9 @@ def export_state_from_wire(payload: Any, provider: str, status_url: str) -> Expo
     word = payload.get("status") if isinstance(payload, dict) else None
     if not isinstance(word, str) or not word:
         raise ProviderBadResponse(provider, "The provider's export status has no status.")
-    status = _EXPORT_WORDS.get(word.strip().lower(), EXPORT_STARTED)
+    status = _EXPORT_WORDS.get(word.strip().lower())
+    if status is None:
+        return ExportState(EXPORT_STARTED, unknown=word.strip()[:100])
     if status == EXPORT_ERRORED:
         said = payload.get("error")
         return ExportState(status, error=said[:500] if isinstance(said, str) and said else None)

@@ -204,7 +204,6 @@ class WoodWideAdapter:
             descriptions=meta.descriptions,
             combined=combined,
             input_columns=columns if isinstance(columns, list) else (),
-            provider=self.name,
         )
         return ResultSet(items=items, job_outputs=job_outputs)
 

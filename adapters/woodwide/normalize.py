@@ -31,7 +31,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.base import Counts, ErrorInfo, ItemResult, ItemStatus, JobStatus, StatusReport
-from adapters.errors import ProviderBadResponse
 from adapters.outputs import (
     AnomalyOutput,
     ClusteringOutput,
@@ -43,7 +42,6 @@ from adapters.outputs import (
 from adapters.woodwide import columns, factors, predictions, search, values
 from adapters.woodwide.columns import detect_model_type
 from adapters.woodwide.tables import Table, row_id
-from adapters.woodwide.wire import PROVIDER
 
 __all__ = ["NO_RESULT", "counts_from_items", "detect_model_type", "items_from_table"]
 
@@ -75,6 +73,10 @@ def embedding_output(row: Mapping[str, Any]) -> Output:
     return EmbeddingOutput(vector=[values.number(row[c]) for _, c in dims])
 
 
+#: What a reader raises on a row it cannot read.
+_UNREADABLE = (KeyError, TypeError, ValueError, ValidationError)
+
+
 def json_output(row: Mapping[str, Any]) -> Output:
     return JsonOutput(data={k: v for k, v in row.items() if k != "id"})
 
@@ -101,8 +103,25 @@ def _per_row(
     for row in rows:
         if values.blank(row.get("id")):
             raise ValueError("a result row without an id")
-        out[row_id(row["id"])] = (convert(row), dict(row))
+        try:
+            output = convert(row)
+        except _UNREADABLE:
+            # A row of a known type in a shape this adapter cannot read: kept as it came,
+            # a json output, rather than a 502 on every read of a finished job.
+            output = json_output(row)
+        out[row_id(row["id"])] = (output, dict(row))
     return out
+
+
+def _as_json(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[dict[str, Produced], tuple[JobOutput, ...]]:
+    """Rows in a shape none of the readers above can read, kept as they came: each row
+    with an id as its input's json output, else all of them as one job-level output."""
+    try:
+        return _per_row(rows, None, [], None), ()
+    except _UNREADABLE:
+        return {}, (JsonOutput(data=[dict(r) for r in rows]),)
 
 
 def _anomalous_ids(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -134,7 +153,6 @@ def items_from_table(
     descriptions: Mapping[str, Any] | None = None,
     combined: bool = False,
     input_columns: Iterable[str] = (),
-    provider: str = PROVIDER,
 ) -> tuple[dict[str, ItemResult], tuple[JobOutput, ...]]:
     """Every named row's item (in ``row_names`` order) and the job-level outputs.
 
@@ -169,10 +187,10 @@ def items_from_table(
             produced = dict(search.matches_by_row(rows))
         else:
             produced = _per_row(rows, kind if kind in MODEL_TYPES else None, cols, described)
-    except (KeyError, TypeError, ValueError, ValidationError) as exc:
-        raise ProviderBadResponse(
-            provider, f"The provider's {kind or 'result'} rows could not be read ({exc})."[:300]
-        ) from None
+    except _UNREADABLE:
+        # Never a 502 on every read of a finished job: what cannot be read as its type
+        # is answered as it came (issue 14 point 6).
+        produced, job_outputs = _as_json(rows)
     failed = set(failed_row_ids or ())
     items: dict[str, ItemResult] = {}
     for rid, name in row_names.items():

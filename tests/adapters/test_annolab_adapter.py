@@ -335,6 +335,24 @@ class TestExportWorkflow:
         assert started == 1
         assert [i.status for i in results.items.values()] == [ItemStatus.SUCCEEDED] * 2
 
+    async def test_an_export_status_word_the_sdk_does_not_know_is_flagged_not_run_forever(self):
+        """Issue 14 point 6: the export said a word nobody documented. The job runs, and
+        the report is flagged unknown with the word, so the gateway logs it once and
+        fails the job if it stands (``gateway.jobs.records``); a known word moves on."""
+        clock, app = clocked(export_seconds=60.0, initialized_word="QUEUED_FOR_WRITE")
+        req = request(source("a", 3240))
+        async with wired_adapter(PROVIDER_TYPE, app=app) as w:
+            job = handle(req, await w.adapter.submit(req))
+            clock.advance(2)
+            job, started = await step(w.adapter, job)  # the inference done: export started
+            job, unknown = await step(w.adapter, job)
+            clock.advance(40)
+            job, known = await step(w.adapter, job)
+        assert started.known and started.upstream_status == "Finished (export started)"
+        assert unknown.status is JobStatus.RUNNING and not unknown.known
+        assert unknown.upstream_status == "Finished (export QUEUED_FOR_WRITE)"
+        assert known.known and known.upstream_status == "Finished (export started)"
+
     async def test_results_read_the_kept_export_without_starting_another(self):
         clock, app = clocked()
         req = request(source("a", 3240))

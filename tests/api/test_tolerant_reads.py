@@ -13,6 +13,9 @@ import base64
 from dataclasses import replace
 from typing import Any
 
+from adapters.annolab import wire as annolab_wire
+from adapters.annolab.simulator import SimSettings as AnnoLabSimSettings
+from adapters.annolab.simulator import create_simulator as annolab_simulator
 from adapters.base import ItemStatus
 from adapters.errors import UnreadableSubmit
 from adapters.llamacloud import EXAMPLE_RULES
@@ -22,6 +25,8 @@ from adapters.responses import UpstreamResponse, maybe_job_id
 from adapters.simulation import Fault, SimulatorControl
 from adapters.vody import wire as vody_wire
 from adapters.woodwide import wire as woodwide_wire
+from tests.api.test_engine_workflows import BODY as ANNOLAB_BODY
+from tests.api.test_engine_workflows import FAST_POLL as ANNOLAB_FAST_POLL
 from tests.conftest import AUTH
 from tests.support import FakeClock
 
@@ -124,6 +129,63 @@ class TestWoodWideUnknownStatus:
 
     def test_a_known_word_is_known(self):
         assert woodwide_wire.report_from_wire({"status": "running"}).known
+
+
+class TestAnnoLabAndVodyUnknownStatus:
+    def test_annolab_an_unknown_job_word_is_running_and_flagged(self):
+        report = annolab_wire.report_from_wire({"status": "Throttled"}, "annolab", [3240])
+        assert (report.status.value, report.known) == ("running", False)
+        assert annolab_wire.report_from_wire({"status": "Running"}, "annolab", [3240]).known
+
+    def test_annolab_an_unknown_export_word_is_kept_with_the_export_still_running(self):
+        state = annolab_wire.export_state_from_wire({"status": "Paused"}, "annolab", "https://x/")
+        assert (state.status, state.unknown, state.done) == ("started", "Paused", False)
+        known = annolab_wire.export_state_from_wire({"status": "started"}, "annolab", "https://x/")
+        assert known.unknown is None
+
+    def test_vody_an_unknown_word_is_running_and_flagged(self):
+        report = vody_wire.report_from_wire({"status": "queued"}, "vody", total=1)
+        assert (report.status.value, report.known) == ("running", False)
+        assert vody_wire.report_from_wire({"status": "in_progress"}, "vody", total=1).known
+
+
+async def test_an_annolab_export_stuck_on_an_unknown_word_fails_after_the_grace(
+    make_gateway, captured_logs
+):
+    clock = FakeClock()
+    sim = annolab_simulator(
+        SimulatorControl(clock=clock),
+        AnnoLabSimSettings(
+            job_seconds=0.0, queued_seconds=0.0, export_seconds=600.0, initialized_word="Paused"
+        ),
+    )
+    h = await make_gateway(
+        ["annolab"],
+        sim_apps={"annolab": sim},
+        provider_over=ANNOLAB_FAST_POLL,
+        unknown_status_grace_seconds=1.0,
+    )
+    resp = await h.client.post("/v1/jobs", json=ANNOLAB_BODY, headers=AUTH)
+    job = await resp.json()
+    assert resp.status == 202, job
+
+    async def read_until(done: Any) -> dict[str, Any]:
+        for _ in range(100):  # the engine checks every 0.05-0.2 s; reads answer its state
+            read: dict[str, Any] = await (
+                await h.client.get(f"/v1/jobs/{job['id']}", headers=AUTH)
+            ).json()
+            if done(read):
+                return read
+            await asyncio.sleep(0.05)
+        raise AssertionError(read)
+
+    stuck = await read_until(lambda r: r["upstream"]["status"] == "Finished (export Paused)")
+    assert stuck["status"] == "running"
+    failed = await read_until(lambda r: r["done"])
+    assert failed["status"] == "failed" and failed["error"]["code"] == "upstream_status_unknown"
+    assert "Paused" in failed["error"]["message"]
+    unknown = [e for e in captured_logs if e["event"] == "provider_status_unknown"]
+    assert len(unknown) == 1 and unknown[0]["upstream_status"] == "Finished (export Paused)"
 
 
 class TestVodyResultsInShapesNobodyDocumented:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from adapters.errors import ProviderBadResponse
 from adapters.outputs import (
     ClassificationOutput,
     EmbeddingOutput,
@@ -128,9 +127,11 @@ class TestPredictionProbs:
         assert items["r0"].output == ClassificationOutput(label="5")
 
     @pytest.mark.parametrize("bad", [True, "high", ["x"], [{"label": "a", "prob": "?"}]])
-    def test_unreadable_probabilities_are_a_bad_response(self, bad):
-        with pytest.raises(ProviderBadResponse):
-            read([{"id": 0, "prediction": 1, "prediction_probs": bad}])
+    def test_unreadable_probabilities_keep_the_row_as_json(self, bad):
+        row = {"id": 0, "prediction": 1, "prediction_probs": bad}
+        outs, _ = read([row, {"id": 1, "prediction": 0, "prediction_probs": [0.9, 0.1]}])
+        assert outs["r0"] == JsonOutput(data={"prediction": 1, "prediction_probs": bad})
+        assert outs["r1"].type == "classification"  # its neighbour is read as before
 
     def test_task_of(self):
         assert predictions.task_of(["id", "prediction", "prediction_probs"], PRICE) == (
@@ -227,9 +228,9 @@ class TestSearch:
             matches=[Match(id="7", score=0.9), Match(id="3", score=0.8)]
         )
 
-    def test_a_row_without_neighbours_is_a_bad_response(self):
-        with pytest.raises(ProviderBadResponse):
-            read([{"id": 0, "something": 1}], "search")
+    def test_a_row_without_neighbours_is_kept_as_json(self):
+        outs, _ = read([{"id": 0, "something": 1}], "search")
+        assert outs["r0"] == JsonOutput(data={"something": 1})
 
     def test_neighbour_columns_reveal_the_type(self):
         assert columns.detect_model_type(["id", "neighbor_1_id"]) == "search"

@@ -742,9 +742,17 @@ class TestNormalize:
         ],
         ids=["prob", "cluster-missing", "bool", "dim", "no-id", "no-match-id"],
     )
-    def test_unreadable_rows_are_a_bad_response(self, model_type, row):
-        with pytest.raises(ProviderBadResponse):
-            normalize.items_from_table(_table([row]), model_type, {"0": "r0"})
+    def test_unreadable_rows_are_kept_as_json_never_a_bad_response(self, model_type, row):
+        """Issue 14 point 6: a 502 here would come back on every read of a finished job.
+        A row with an id is its input's json output; rows without one, the job's."""
+        items, job_outputs = normalize.items_from_table(_table([row]), model_type, {"0": "r0"})
+        rest = {k: v for k, v in row.items() if k != "id"}
+        if "id" in row:
+            assert items["r0"].status is ItemStatus.SUCCEEDED
+            assert items["r0"].output == JsonOutput(data=rest) and job_outputs == ()
+        else:
+            assert items["r0"].status is ItemStatus.FAILED  # no row names it
+            assert job_outputs == (JsonOutput(data=[row]),)
 
     @pytest.mark.parametrize(
         ("columns", "kind"),
