@@ -251,7 +251,12 @@ class LlamaCloudAdapter:
     async def _quietly(self, method: str, path: str, params: Mapping[str, str]) -> None:
         try:
             await self._upstream.request(
-                method, path, operation="cleanup", params=params, idempotent=False
+                method,
+                path,
+                operation="cleanup",
+                params=params,
+                headers=wire.EMPTY_JSON if method == "POST" else None,
+                idempotent=False,
             )
         except ProviderError:
             return
@@ -387,6 +392,8 @@ class LlamaCloudAdapter:
             wire.cancel_path(job_id),
             operation="cancel",
             params=params,
+            # No body, labelled JSON as the official library labels it (tests/oracle/).
+            headers=wire.EMPTY_JSON,
             # Cancelling twice is harmless: the second finds the job already cancelled.
             idempotent=True,
         )

@@ -58,6 +58,10 @@ def job_path(job_id: str) -> str:
     return f"{CLASSIFY_PATH}/{job_id}"
 
 
+#: A POST without a body (a cancel), as the official library sends it: labelled JSON.
+EMPTY_JSON: Mapping[str, str] = {"Content-Type": "application/json"}
+
+
 def cancel_path(job_id: str) -> str:
     return f"{CLASSIFY_PATH}/{job_id}/cancel"
 

@@ -215,7 +215,12 @@ class WoodWideAdapter:
         # A signed link, usually to cloud storage: the signature is its credential, so
         # no API key goes with it (a storage host refuses a request carrying both).
         resp = await self._upstream.request(
-            "GET", "", signed_url=meta.uri, operation="results_file"
+            "GET",
+            "",
+            signed_url=meta.uri,
+            operation="results_file",
+            # A file in any format (csv, json, parquet), as the official library asks.
+            headers={"Accept": "*/*"},
         )
         if resp.status in _EXPIRED_LINK and meta.row_paginatable is True:
             return None

@@ -53,6 +53,9 @@ class Sent:
     method: str
     path: str
     authorization: str | None
+    accept: str | None
+    #: The body's media type (None without a body: nothing to label).
+    media: str | None
     body: Any
 
 
@@ -64,7 +67,18 @@ def recording(app: web.Application) -> list[Sent]:
     async def record(request: web.Request, handler: Any) -> web.StreamResponse:
         raw = await request.read() if request.can_read_body else b""  # kept for the handler
         body = json.loads(raw) if raw else None
-        sent.append(Sent(request.method, request.path, request.headers.get("Authorization"), body))
+        media = request.content_type if raw else None
+        headers = request.headers
+        sent.append(
+            Sent(
+                request.method,
+                request.path,
+                headers.get("Authorization"),
+                headers.get("Accept"),
+                media,
+                body,
+            )
+        )
         return await handler(request)
 
     app.middlewares.append(record)
@@ -182,11 +196,12 @@ class TestTheLibraryWorkflowRunsAgainstTheSimulator:
 
 
 def _shape(s: Sent) -> tuple[Any, ...]:
-    """Method, path (export ids as ``{id}``), auth and body: what must match."""
+    """Method, path (export ids as ``{id}``), auth, Accept, the body's media type and the
+    body: what must match."""
     parts = s.path.split("/")
     if s.path.startswith(("/v1/export/status/", "/v1/export/download/")):
         parts[4] = "{id}"
-    return (s.method, "/".join(parts[:5]), s.authorization, s.body)
+    return (s.method, "/".join(parts[:5]), s.authorization, s.accept, s.media, s.body)
 
 
 async def _step_until_done(adapter: ProviderAdapter, job: JobHandle) -> JobHandle:
@@ -246,14 +261,22 @@ class TestTheAdapterSendsWhatTheLibrarySends:
         exporting = ("/v1/export/", "/v1/export/status/", "/v1/export/download/")
         mine = [_shape(s) for s in ours if s.path.startswith(exporting)]
         library = [_shape(s) for s in theirs if s.path.startswith(exporting)]
-        (start, status, download) = mine
-        assert start[3].pop("sourceIds") == SOURCES  # the filters the library cannot send
-        assert start[3].pop("annotationLayerNames") == [LAYER]
-        assert [start, status, download] == library
+        (start, _status, download) = mine
+        assert start[5].pop("sourceIds") == SOURCES  # the filters the library cannot send
+        assert start[5].pop("annotationLayerNames") == [LAYER]
+        # Accept: the library (on requests) sends */* everywhere; the adapter names what it
+        # reads, JSON and then the zip (a deliberate difference, both accepted by any
+        # server that honours */*).
+        zip_types = "application/zip, application/octet-stream"
+        assert [m[3] for m in mine] == ["application/json", "application/json", zip_types]
+        assert [lib[3] for lib in library] == ["*/*"] * 3
+        assert [m[:3] + m[4:] for m in mine] == [lib[:3] + lib[4:] for lib in library]
         assert start == (
             "POST",
             "/v1/export/project",
             f"Api-Key {SIMULATOR_KEY}",
+            "application/json",  # Accept
+            "application/json",  # the body's type
             {
                 "projectIdentifier": "Sample Project",
                 "groupName": "Company Name",

@@ -3,7 +3,7 @@
 The library runs unmodified (its async client, in the test's loop) against the
 simulator on loopback: upload, classify, wait, list, cancel, delete, as its docstrings
 show. Then the adapter and the library do the same job and the requests each sent are
-compared: method, path, query, auth header and body.
+compared: method, path, query, the auth, Accept and Content-Type headers, and body.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from llama_cloud.types.classify_configuration_param import ClassifyConfiguration
 from adapters.base import InputKind, JobHandle, JobInput, JobRequest, ModelRef
 from adapters.llamacloud import EXAMPLE_RULES, PROVIDER_TYPE, SIM_STATE, SIMULATOR_KEY
 from adapters.llamacloud.simulator import FAST_SETTINGS, SimState, fast_simulator
-from adapters.simulation import SimulatorControl
+from adapters.simulation import SIM_CONTROL, SimulatorControl
 from tests.support import FakeClock, wired_adapter
 
 RULES: list[Rule] = [{"type": r["type"], "description": r["description"]} for r in EXAMPLE_RULES]
@@ -142,14 +142,33 @@ async def library_requests(server: TestServer, job_ids: list[str]) -> tuple[list
     return list(sim_state(server).bodies), list(sim_state(server).queries)
 
 
+def header_shapes(control: SimulatorControl, since: int) -> list[tuple[str, ...]]:
+    """Per request since ``since``: the route (job ids as ``{id}``) and the headers that
+    say what is sent and what is wanted (auth, Accept, the body's media type)."""
+    out: list[tuple[str, ...]] = []
+    for seen in control.requests[since:]:
+        path = "/".join(
+            "{id}" if part.startswith("cls-") else part for part in seen.path.split("/")
+        )
+        h = {k.lower(): v for k, v in seen.headers.items()}
+        media = h.get("content-type", "").split(";")[0].strip()
+        out.append((seen.method, path, h.get("authorization", ""), h.get("accept", ""), media))
+    return out
+
+
 async def test_the_adapter_sends_what_the_library_sends(served):
     server, _ = served
+    control = server.app[SIM_CONTROL]
     ours, our_queries, auth = await adapter_requests(server)
+    our_headers = header_shapes(control, 0)
     state = sim_state(server)
     job_ids = list(state.jobs)
     state.bodies.clear()
     state.queries.clear()
+    since = len(control.requests)
     theirs, their_queries = await library_requests(server, job_ids)
+    # The same headers on each call: auth, Accept, and the body's media type.
+    assert our_headers == header_shapes(control, since)
 
     assert auth == f"Bearer {SIMULATOR_KEY}"
     # Uploads: the same multipart fields, purpose, file name and type.

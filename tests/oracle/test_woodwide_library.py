@@ -57,6 +57,7 @@ class Sent:
     path: str
     query: dict[str, list[str]]
     authorization: str | None
+    accept: str | None
     content_type: str
     body: Any
 
@@ -86,6 +87,7 @@ def recording(app: web.Application) -> list[Sent]:
                 request.path,
                 {k: request.query.getall(k) for k in request.query},
                 request.headers.get("Authorization"),
+                request.headers.get("Accept"),
                 request.content_type,
                 body,
             )
@@ -266,7 +268,8 @@ class TestTheLibraryWorkflowRunsAgainstTheSimulator:
 
 
 def _shape(s: Sent, job_id: str | None) -> tuple[Any, ...]:
-    """What must match: method, path (the job id as ``{id}``), query, auth, body and its type.
+    """What must match: method, path (the job id as ``{id}``), query, auth, Accept, body
+    and its type.
 
     A signed link's query is its signature (different for each job): only its names count.
     A request without a body has no media type to compare (the library labels its empty
@@ -275,7 +278,7 @@ def _shape(s: Sent, job_id: str | None) -> tuple[Any, ...]:
     path = s.path.replace(job_id, "{id}") if job_id else s.path
     query = sorted(s.query) if path.startswith("/files/") else s.query
     media = s.content_type if s.body is not None else None
-    return (s.method, path, query, s.authorization, media, s.body)
+    return (s.method, path, query, s.authorization, s.accept, media, s.body)
 
 
 def _job_id(sent: list[Sent]) -> str | None:
@@ -360,9 +363,9 @@ class TestTheAdapterSendsWhatTheLibrarySends:
         assert ours == theirs
         post, *_ = ours
         assert post[1] == "/models/mdl_tier/infer-async"
-        assert post[3] == f"Bearer {SIMULATOR_KEY}" and post[4] == "multipart/form-data"
+        assert post[3] == f"Bearer {SIMULATOR_KEY}" and post[5] == "multipart/form-data"
         name, content, media = upload()
-        assert post[5] == {
+        assert post[6] == {
             "file": (name, media, content),
             "output_type": "csv",
             "anomaly_format": "ids_only",
@@ -401,6 +404,7 @@ class TestTheAdapterSendsWhatTheLibrarySends:
             "/models/mdl_similar/infer-batch",
             {},
             f"Bearer {SIMULATOR_KEY}",
+            "application/json",
             "application/json",
             {"output_type": "json", "anomaly_format": "ids_only", **options},
         )
