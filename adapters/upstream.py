@@ -33,6 +33,7 @@ may have taken it, so a fallback never resends a submit that may have been accep
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import time
 import uuid
@@ -282,7 +283,10 @@ class Upstream:
                 self.provider, "The provider pointed the gateway at another host."
             )
         if signed_url is not None and not signed_url_allowed(signed_url, self._base):
-            raise ProviderBadResponse(self.provider, "The provider's download link is not https.")
+            raise ProviderBadResponse(
+                self.provider,
+                "The provider's download link is not https to a public host.",
+            )
         url = signed_url if signed_url is not None else url
         out_headers = {**(s.headers if signed_url is None else {}), **(headers or {})}
         if idempotency_header is not None:
@@ -498,11 +502,14 @@ class Upstream:
 
 
 def signed_url_allowed(url: str, base: str) -> bool:
-    """A signed link may be fetched: https on a named host, or the provider's own origin.
+    """A signed link may be fetched: https on a public host, or the provider's own origin.
 
     Plain http elsewhere could be read or rewritten on the way (and is how a hostile
-    answer would aim us at an internal service); the provider's origin is trusted as
-    its base URL is (its simulator in tests).
+    answer would aim us at an internal service), as could an address that is not a
+    public one (loopback, private, link-local such as a cloud's metadata service,
+    reserved) written as an IP literal; the provider's origin is trusted as its base URL
+    is (its simulator in tests). A name is not resolved here: a name that resolves to a
+    private address is the deployment's egress policy to stop, as for the base URL.
     """
     try:
         u = URL(url)
@@ -510,7 +517,17 @@ def signed_url_allowed(url: str, base: str) -> bool:
         return False
     if not u.absolute or not u.host:
         return False
-    return u.scheme == "https" or same_origin(url, base)
+    if same_origin(url, base):
+        return True
+    return u.scheme == "https" and _public_or_named(u.host)
+
+
+def _public_or_named(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return True  # a name
+    return address.is_global
 
 
 def _lost(exc: ProviderError) -> bool:

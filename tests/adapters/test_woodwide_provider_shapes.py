@@ -76,7 +76,7 @@ class TestSignedLinks:
 
     async def test_an_https_link_to_another_host_is_followed(self):
         """Allowed, so it is really tried: nothing listens there, so 503, not a refusal."""
-        clock, app = clocked(results_origin="https://127.0.0.1:9", row_paginatable=None)
+        clock, app = clocked(results_origin="https://localhost:9", row_paginatable=None)
         async with wired_adapter(PROVIDER_TYPE, app=app) as w:
             with pytest.raises(ProviderUnavailable):
                 await run(w, clock, request(*customers(2)))

@@ -279,6 +279,12 @@ class TestSignedUrls:
             ("ftp://bucket.example/export.zip", False),
             ("/relative/export.zip", False),
             ("https:///no-host", False),
+            ("https://127.0.0.1:9/x.zip", False),
+            ("https://10.1.2.3/x.zip", False),
+            ("https://169.254.169.254/latest/meta-data", False),
+            ("https://[::1]/x.zip", False),
+            ("https://[fd00::1]/x.zip", False),
+            ("https://8.8.8.8/x.zip", True),
         ],
         ids=[
             "https-elsewhere",
@@ -288,6 +294,12 @@ class TestSignedUrls:
             "ftp",
             "relative",
             "no-host",
+            "loopback-literal",
+            "private-literal",
+            "metadata-service",
+            "ipv6-loopback",
+            "ipv6-private",
+            "public-literal",
         ],
     )
     def test_https_anywhere_or_the_providers_own_origin(self, url, allowed):
@@ -310,7 +322,7 @@ class TestSignedUrls:
         try:
             with pytest.raises(ProviderUnavailable):
                 await up.request(
-                    "GET", "", operation="results", signed_url="https://127.0.0.1:9/x.zip"
+                    "GET", "", operation="results", signed_url="https://localhost:9/x.zip"
                 )
             with pytest.raises(ProviderBadResponse, match="not https"):
                 await up.request("GET", "", operation="results", signed_url="http://10.0.0.1/x")
