@@ -16,7 +16,9 @@ state (``StatusReport.state``), so each check, on any replica, takes the next st
 
 ``results()`` then downloads the zip from the kept URL (one call, no new export). Where
 no finished export is kept (a job stored before this workflow, or a signed link that
-expired), it exports inline as before, waiting at most ``export_timeout``.
+expired), it exports inline, waiting at most ``export_timeout`` per read; an export not
+done by then goes on at AnnoLab, and the next read here polls that same export (its
+status URL is remembered per job, ``INLINE_EXPORTS`` at most) rather than start another.
 
 The export returns everything in the output layer for those sources, so annotations
 other runs or people put in the same layer come back too: point jobs at a layer the
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -64,6 +67,8 @@ _MAPPED_STATUSES = frozenset({401, 403, 408, 429})
 _EXPIRED_LINK = frozenset({403, 404, 410})
 #: Exports of one job started at most this often before an erring export fails it.
 EXPORT_TRIES = 3
+#: Inline exports a process remembers (their status URLs, by job), the oldest forgotten.
+INLINE_EXPORTS = 1000
 
 
 class AnnoLabAdapter:
@@ -79,6 +84,8 @@ class AnnoLabAdapter:
         self.name = config.name
         self._config = config
         self._upstream = upstream
+        #: Inline exports under way: job id → status URL (``_export``).
+        self._inline: OrderedDict[str, str] = OrderedDict()
 
     def _options(self, request: JobRequest) -> wire.AnnoLabOptions:
         return parse_options(wire.AnnoLabOptions, request.options, self._config.defaults)
@@ -202,7 +209,7 @@ class AnnoLabAdapter:
         kept = export.get("download_url") if isinstance(export, dict) else None
         records = await self._download(kept) if isinstance(kept, str) else None
         if records is None:
-            records = await self._export(job.state)
+            records = await self._export(job)
         layer_id = job.state.get("layer_id")
         return wire.results_from_wire(
             records,
@@ -255,10 +262,18 @@ class AnnoLabAdapter:
         self._check_export(resp)
         return wire.annotations_from_zip(resp.body, self.name)
 
-    async def _export(self, state: Any) -> list[dict[str, Any]]:
-        """Export inline, waiting at most ``export_timeout`` (no kept export to read)."""
-        status_url = await self._start_export(state)
-        export = await self._wait_for_export(status_url)
+    async def _export(self, job: JobHandle) -> list[dict[str, Any]]:
+        """Export inline, waiting at most ``export_timeout`` (no kept export to read): the
+        export an earlier read here started, if any, else a new one."""
+        key = job.upstream_id
+        status_url = self._inline.get(key)
+        if status_url is None:
+            status_url = await self._start_export(job.state)
+            self._inline[key] = status_url
+            while len(self._inline) > INLINE_EXPORTS:
+                self._inline.popitem(last=False)
+        export = await self._wait_for_export(status_url)  # raises 503 while it runs
+        self._inline.pop(key, None)
         if export.status == wire.EXPORT_ERRORED or export.download_url is None:
             raise ProviderBadResponse(self.name, "The provider's export of the results failed.")
         records = await self._download(export.download_url)

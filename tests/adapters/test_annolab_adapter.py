@@ -477,7 +477,7 @@ class TestFailures:
             with pytest.raises(ProviderBadResponse):
                 await w.adapter.results(job)
 
-    async def test_an_export_that_takes_too_long_is_unavailable_with_retry_after(self):
+    async def test_an_export_that_takes_too_long_is_unavailable_then_read_when_done(self):
         clock, app = clocked(export_seconds=60.0)
         req = request(source("a", 3240))
         async with wired_adapter(PROVIDER_TYPE, app=app) as w:
@@ -489,8 +489,16 @@ class TestFailures:
             with pytest.raises(ProviderUnavailable) as info:
                 await w.adapter.results(job)
             polls = w.control.count("GET", "/v1/export/status/")
+            # The next read polls the same export (no second one), which ends meanwhile.
+            with pytest.raises(ProviderUnavailable):
+                await w.adapter.results(job)
+            clock.advance(60)
+            results = await w.adapter.results(job)
+            started = w.control.count("POST", "/v1/export")
         assert info.value.headers["Retry-After"] == "5"
         assert 2 <= polls <= 5
+        assert started == 1
+        assert [i.status for i in results.items.values()] == [ItemStatus.SUCCEEDED]
 
     @pytest.mark.parametrize(
         "fault",
