@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -153,10 +154,30 @@ class AliasTarget(_Frozen):
 MAX_ALIAS_TARGETS = 8
 
 
-def alias_chain(value: str | list[str | AliasTarget]) -> tuple[AliasTarget, ...]:
+ChainValue = str | list[str | AliasTarget]
+
+
+class AliasSettings(_Frozen):
+    """An alias written in full: its targets, and an item cache of its own."""
+
+    targets: ChainValue
+    #: Answers reused for identical inputs submitted under this alias, whichever target
+    #: runs them: overrides each target model's own ``cache`` for submits through the
+    #: alias (a model named directly keeps its own). Unset: each target's own.
+    cache: ItemCacheSettings | None = None
+
+
+def alias_chain(value: ChainValue | AliasSettings) -> tuple[AliasTarget, ...]:
     """An alias's targets in order, one per entry (a plain string is a chain of one)."""
+    if isinstance(value, AliasSettings):
+        value = value.targets
     entries = [value] if isinstance(value, str) else value
     return tuple(AliasTarget(model=e) if isinstance(e, str) else e for e in entries)
+
+
+def alias_cache(value: ChainValue | AliasSettings) -> ItemCacheSettings | None:
+    """The alias's own item cache settings (None: each target's own)."""
+    return value.cache if isinstance(value, AliasSettings) else None
 
 
 def chain_problem(chain: tuple[AliasTarget, ...]) -> str | None:
@@ -179,10 +200,25 @@ def chain_problem(chain: tuple[AliasTarget, ...]) -> str | None:
 
 def _chain_shape(value: Any) -> Any:
     """One clear message for a malformed alias, rather than pydantic's per-branch list."""
-    if isinstance(value, str | AliasTarget):
+    if isinstance(value, str | AliasTarget | AliasSettings):
+        return value
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"targets", "cache"})
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r} (targets, cache)")
+        if "targets" not in value:
+            raise ValueError("an alias written in full names its 'targets'")
+        _chain_shape(value["targets"])
+        if value.get("cache") is not None:
+            try:
+                ItemCacheSettings.model_validate(value["cache"])
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(x) for x in first["loc"])
+                raise ValueError(f"cache{'.' + where if where else ''}: {first['msg']}") from None
         return value
     if not isinstance(value, list):
-        raise ValueError("an alias is a model name or a list of targets")
+        raise ValueError("an alias is a model name, a list of targets or {targets, cache}")
     for i, entry in enumerate(value):
         if isinstance(entry, str | AliasTarget):
             continue
@@ -201,16 +237,17 @@ def _chain_shape(value: Any) -> Any:
     return value
 
 
-def _usable_chain(value: str | list[str | AliasTarget]) -> str | list[str | AliasTarget]:
+def _usable_chain(value: ChainValue | AliasSettings) -> ChainValue | AliasSettings:
     if problem := chain_problem(alias_chain(value)):
         raise ValueError(problem)
     return value
 
 
 #: An alias names one model (``"modzy/ed542963de@1.0.1"``) or an ordered chain of
-#: targets: model strings, or ``{model, weight}`` entries for a weighted split.
+#: targets: model strings, or ``{model, weight}`` entries for a weighted split; or, in
+#: full, ``{targets: <either>, cache: {...}}`` for an item cache of the alias's own.
 AliasValue = Annotated[
-    str | list[str | AliasTarget],
+    ChainValue | AliasSettings,
     BeforeValidator(_chain_shape),
     AfterValidator(_usable_chain),
 ]
@@ -289,6 +326,10 @@ class Settings(BaseSettings):
 
     def alias_chains(self) -> dict[str, tuple[AliasTarget, ...]]:
         return {a: alias_chain(v) for a, v in self.aliases.items()}
+
+    def alias_caches(self) -> dict[str, ItemCacheSettings]:
+        """The aliases with an item cache of their own, and its settings."""
+        return {a: c for a, v in self.aliases.items() if (c := alias_cache(v)) is not None}
 
 
 class ConfigError(Exception):

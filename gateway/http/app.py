@@ -25,6 +25,7 @@ from adapters.upstream import Pacing, Upstream, UpstreamSettings
 from gateway.auth.urlguard import UrlGuard
 from gateway.clock import Clock, SystemClock
 from gateway.config.settings import ProviderSettings, Settings
+from gateway.errors import NotFound
 from gateway.http.auth_setup import install_auth
 from gateway.http.keys import (
     ADAPTERS,
@@ -428,9 +429,15 @@ def _item_reuse(
     metrics: Metrics,
     tracing: Tracing | None,
 ) -> ItemReuse | None:
-    """The item cache, where a model has one: in Redis (every replica reuses every
-    replica's answers), else in this process."""
-    providers = [p.name for p in settings.providers if any(m.cache.items for m in p.models)]
+    """The item cache, where a model or an alias has one: in Redis (every replica
+    reuses every replica's answers), else in this process."""
+    providers = {p.name for p in settings.providers if any(m.cache.items for m in p.models)}
+    for alias, cache_settings in settings.alias_caches().items():
+        # An alias naming an unknown model answers 404 to its submits (and fails
+        # `gateway check-config`); it has no provider to keep answers for.
+        with contextlib.suppress(NotFound):
+            if cache_settings.items:
+                providers.update(t.ref.provider for t in catalog.resolve(alias).targets)
     if not providers:
         return None
     cache: ItemCache = (
@@ -440,9 +447,10 @@ def _item_reuse(
     )
     if tracing is not None:
         cache = TracedItemCache(cache, tracing.tracer)
-    for name in providers:
+    for name in sorted(providers):
         metrics.item_cache_lookups(name, 0, 0)
         metrics.item_cache_bypassed(name, 0)
+        metrics.item_cache_repeats(name, 0)
         metrics.item_cache_written(name, 0)
     return ItemReuse(cache, catalog, metrics)
 

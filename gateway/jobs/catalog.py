@@ -6,7 +6,7 @@ them in turn); a model named directly is a chain of one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from adapters.base import ModelRef
 from gateway.config.settings import MODEL_REF, AliasTarget, ModelSettings, Settings
@@ -62,6 +62,10 @@ class Resolved:
         """The first target's item cache: what a submit's inputs are looked up in."""
         return self.targets[0].cache if self.targets else _NO_CACHE
 
+    def cache_of(self, ref: ModelRef) -> ItemCacheSettings:
+        """The item cache of the target ``ref`` (none if it is not one of them)."""
+        return next((t.cache for t in self.targets if t.ref == ref), _NO_CACHE)
+
 
 class ModelCatalog:
     def __init__(self, settings: Settings) -> None:
@@ -73,6 +77,7 @@ class ModelCatalog:
             for p in settings.providers
         }
         self._chains = settings.alias_chains()
+        self._alias_caches = settings.alias_caches()
 
     @property
     def chains(self) -> dict[str, tuple[AliasTarget, ...]]:
@@ -83,6 +88,22 @@ class ModelCatalog:
         """The provider's account (a hash of its type, base URL and credential): what
         item cache entries are shared by, whatever the provider is named."""
         return self._accounts[provider]
+
+    def cache_of(self, alias: str | None, model: str) -> ItemCacheSettings:
+        """The item cache a job submitted under ``alias`` (None: the model named
+        directly) and run by ``model`` keeps its answers in, as configured now: the
+        alias's, unless the alias is gone or no longer names the model; then the model's."""
+        for name in (alias, model):
+            if name is None:
+                continue
+            try:
+                targets = self.resolve(name).targets
+            except NotFound:
+                continue
+            found = next((t.cache for t in targets if str(t.ref) == model), None)
+            if found is not None:
+                return found
+        return _NO_CACHE
 
     def aliases_of(self, provider: str, model: ModelSettings) -> list[str]:
         """The aliases whose chain includes the model."""
@@ -99,6 +120,10 @@ class ModelCatalog:
             target = self._target(name, name, None)
             return Resolved(target.ref, target.names, target.output_type, None, (target,))
         targets = tuple(self._target(name, t.model, t.weight) for t in chain)
+        cache = self._alias_caches.get(name)
+        if cache is not None:
+            # The alias's own item cache, whichever target runs the job.
+            targets = tuple(replace(t, cache=cache) for t in targets)
         first = targets[0]
         return Resolved(first.ref, (name, *first.names), first.output_type, name, targets)
 

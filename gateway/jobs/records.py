@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
@@ -119,8 +120,12 @@ def apply_report(
     now: datetime,
     observer: JobObserver,
     unknown_grace: float = 3600.0,
+    copied: Mapping[str, ItemStatus] | None = None,
 ) -> JobRecord:
     """The record after the provider's report: the same object when nothing changed.
+
+    ``copied``: how each input that others of the job repeat (``record.copies``) ended,
+    where the report's counts cannot tell (``copies_need_outcomes``).
 
     The adapter's state (``report.state``) replaces the record's in the same record, so
     a step of a provider workflow is stored with the status it led to. The first
@@ -135,6 +140,8 @@ def apply_report(
     total = len(record.provider_inputs)
     counts = report.counts or derived_counts(report.status, total)
     status = report.status
+    if record.copies:
+        counts = _with_copies(record, report.status, counts, copied)
     if record.cached_items:
         cached = len(record.cached_items)
         counts = replace(counts, total=counts.total + cached, succeeded=counts.succeeded + cached)
@@ -168,6 +175,43 @@ def apply_report(
         upstream_state=state,
         updated_at=now,
         finished_at=finished_at,
+    )
+
+
+def copies_need_outcomes(record: JobRecord, report: StatusReport) -> bool:
+    """Whether counting the job's repeated inputs takes the results: it is over and
+    the inputs sent did not all end alike (a repeat ends as the input it repeats)."""
+    if not record.copies or not report.status.done or report.status is JobStatus.CANCELLED:
+        # A cancelled job's repeats stay uncounted (pending), as its unfinished items do.
+        return False
+    counts = report.counts or derived_counts(report.status, len(record.provider_inputs))
+    return counts.succeeded != counts.total and counts.failed != counts.total
+
+
+def _with_copies(
+    record: JobRecord,
+    status: JobStatus,
+    counts: Counts,
+    copied: Mapping[str, ItemStatus] | None,
+) -> Counts:
+    """The counts of the inputs sent, with their repeats: pending while the job runs
+    (which repeat ends how is known per item only), then as the inputs they repeat."""
+    n = len(record.copies)
+    total = counts.total + n
+    if not status.done:
+        return replace(counts, total=total, pending=counts.pending + n)
+    if counts.succeeded == counts.total:
+        return replace(counts, total=total, succeeded=counts.succeeded + n)
+    if counts.failed == counts.total:
+        return replace(counts, total=total, failed=counts.failed + n)
+    ended = [(copied or {}).get(original) for original in record.copies.values()]
+    succeeded = sum(1 for e in ended if e is ItemStatus.SUCCEEDED)
+    failed = sum(1 for e in ended if e is ItemStatus.FAILED)
+    return Counts(
+        total=total,
+        succeeded=counts.succeeded + succeeded,
+        failed=counts.failed + failed,
+        pending=counts.pending + n - succeeded - failed,
     )
 
 
@@ -207,10 +251,16 @@ def _judge_unknown(
 def item_of(record: JobRecord, results: ResultSet, name: str) -> ItemResult:
     """Input ``name``'s result as the job's state explains it: an item the provider said
     nothing of is pending while the job runs, cancelled with it, or failed once it ended.
-    An input answered from the item cache at submit is that answer, marked ``cached``."""
+    An input answered from the item cache at submit is that answer, marked ``cached``;
+    one repeating an earlier input of the job is that input's answer (``cached`` once
+    it succeeded: the provider was not asked for it)."""
     cached = record.cached_items.get(name)
     if cached is not None:
         return replace(cached, input=name, cached=True)
+    original = record.copies.get(name)
+    if original is not None:
+        item = item_of(record, results, original)
+        return replace(item, input=name, cached=item.status is ItemStatus.SUCCEEDED)
     found = results.items.get(name)
     if found is not None:
         if record.status is JobStatus.CANCELLED and found.status in (

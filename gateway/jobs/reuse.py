@@ -7,9 +7,13 @@ job finishes (``remember``, from whichever replica or engine task sees it finish
 provider's succeeded answers are written under those keys for ``ttl_seconds``. A failed
 item is never kept: asking again may succeed.
 
+An input repeated within one submit (the same key) is sent once: its repeats are
+*copies*, answered with what the provider answers for the first (``item_of``). Only a
+model with an item cache does this, for the same reason it caches at all.
+
 ``options.cache``: ``bypass`` looks nothing up but writes the fresh answers (an entry
-refreshed); ``off`` does neither. Everything here is soft: an item cache that cannot
-answer is a miss, and a job is never failed for its cache.
+refreshed), repeats still sent once; ``off`` does neither. Everything here is soft: an
+item cache that cannot answer is a miss, and a job is never failed for its cache.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class ReuseObserver(Protocol):
 
     def item_cache_written(self, provider: str, items: int) -> None: ...
 
+    def item_cache_repeats(self, provider: str, items: int) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ItemPlan:
@@ -47,9 +53,15 @@ class ItemPlan:
     cached: dict[str, ItemResult] = field(default_factory=dict)
     #: The key of each input that goes to the provider: its answer is kept under it.
     keys: dict[str, str] = field(default_factory=dict)
+    #: Inputs that repeat an earlier input of the same submit, by name: the earlier
+    #: one's name. Not sent; answered with its answer.
+    copies: dict[str, str] = field(default_factory=dict)
 
     def everything_cached(self, request: JobRequest) -> bool:
         return len(self.cached) == len(request.inputs)
+
+    def not_sent(self, name: str) -> bool:
+        return name in self.cached or name in self.copies
 
 
 class ItemReuse:
@@ -67,31 +79,52 @@ class ItemReuse:
             return None
         ref = resolved.ref
         keys = self._keys(tenant, settings.scope, replace(request, model=ref))
+        cached: dict[str, ItemResult] = {}
         if mode == "bypass":
             self._observer.item_cache_bypassed(ref.provider, len(keys))
-            return ItemPlan(keys=keys)
-        names = list(keys)
-        found = await self._cache.get_many([keys[n] for n in names])
-        cached = {
-            name: replace(item, input=name)
-            for name, item in zip(names, found, strict=True)
-            if item is not None
-        }
-        self._observer.item_cache_lookups(ref.provider, len(cached), len(names) - len(cached))
-        return ItemPlan(cached=cached, keys={n: k for n, k in keys.items() if n not in cached})
+        else:
+            unique = list(dict.fromkeys(keys.values()))
+            found = dict(zip(unique, await self._cache.get_many(unique), strict=True))
+            cached = {
+                name: replace(item, input=name)
+                for name, key in keys.items()
+                if (item := found[key]) is not None
+            }
+        # Of the inputs left, the first with each key is sent; the others copy it.
+        first: dict[str, str] = {}
+        sent: dict[str, str] = {}
+        copies: dict[str, str] = {}
+        for name, key in keys.items():
+            if name in cached:
+                continue
+            if key in first:
+                copies[name] = first[key]
+            else:
+                first[key] = name
+                sent[name] = key
+        if mode != "bypass":
+            self._observer.item_cache_lookups(ref.provider, len(cached), len(sent))
+        if copies:
+            self._observer.item_cache_repeats(ref.provider, len(copies))
+        return ItemPlan(cached=cached, keys=sent, copies=copies)
 
     def for_target(
-        self, tenant: str, plan: ItemPlan | None, request: JobRequest, mode: CacheMode
+        self,
+        tenant: str,
+        plan: ItemPlan | None,
+        resolved: Resolved,
+        request: JobRequest,
+        mode: CacheMode,
     ) -> ItemPlan | None:
         """``plan`` (made as the first target's) for the target ``request`` is going to:
-        the answers it gives are kept under its own account and model, as its model's
-        cache settings say (none, if its model keeps none). What the first target's
-        entries answered stays answered."""
+        the answers it gives are kept under its own account and model, as its cache
+        settings say (the alias's, or its model's; none, if it keeps none). What the
+        first target's entries answered stays answered."""
         if plan is None or mode == "off":
             return plan
-        settings = self._catalog.resolve(str(request.model)).cache
+        settings = resolved.cache_of(request.model)
         keys = self._keys(tenant, settings.scope, request) if settings.items else {}
-        return replace(plan, keys={n: k for n, k in keys.items() if n not in plan.cached})
+        return replace(plan, keys={n: k for n, k in keys.items() if not plan.not_sent(n)})
 
     def _keys(self, tenant: str, scope: str, request: JobRequest) -> dict[str, str]:
         account = self._catalog.account(request.model.provider)
@@ -114,7 +147,7 @@ class ItemReuse:
         if not record.cache_keys:
             return
         try:
-            ttl = self._catalog.resolve(record.model).cache.ttl_seconds
+            ttl = self._catalog.cache_of(record.alias, record.model).ttl_seconds
             found = await results()
         except Exception as exc:
             # The answers stay with the job; only their reuse is lost.

@@ -66,6 +66,7 @@ from gateway.jobs.records import (
     JobObserver,
     NoObserver,
     apply_report,
+    copies_need_outcomes,
     fingerprint,
     handle_of,
     item_of,
@@ -293,8 +294,8 @@ class JobService:
             # Nothing for the provider to do (nor any limit on its jobs to charge): the
             # job is answered, and finished, at submit.
             return await self._answered_from_cache(principal, body, resolved, job_id, plan)
-        if plan is not None and plan.cached:
-            sent = tuple(i for i in request.inputs if i.name not in plan.cached)
+        if plan is not None and (plan.cached or plan.copies):
+            sent = tuple(i for i in request.inputs if not plan.not_sent(i.name))
             request = replace(request, inputs=sent)
         # What the attempt under way took (each target's provider has its own quota).
         held: list[Admission] = []
@@ -322,7 +323,7 @@ class JobService:
                 kept = plan
                 if self._reuse is not None and request.model != resolved.ref:
                     kept = self._reuse.for_target(
-                        principal.tenant, plan, request, body.options.cache
+                        principal.tenant, plan, resolved, request, body.options.cache
                     )
                 return await self._create(
                     principal, body, request, adapter, job_id, kept, alias=resolved.alias
@@ -396,9 +397,10 @@ class JobService:
             notification=Notification() if body.webhook_url is not None else None,
             cached_items=plan.cached if plan is not None else {},
             cache_keys=plan.keys if plan is not None else {},
+            copies=plan.copies if plan is not None else {},
         )
         if submission.report is not None:
-            record = self._apply(record, submission.report)
+            record = await self._applied(record, submission.report)
         else:
             cached = len(record.cached_items)
             counts = Counts.all_pending(len(record.input_names) - cached)
@@ -435,6 +437,7 @@ class JobService:
             key_id=principal.key_id,
             model=str(resolved.ref),
             provider=resolved.ref.provider,
+            alias=resolved.alias,
             input_names=tuple(i.name for i in body.inputs),
             created_at=now,
             updated_at=now,
@@ -609,10 +612,10 @@ class JobService:
         if report is None or not report.status.done:
             if report is not None and report.state is not None:
                 # Some of its provider jobs stopped: keep that before asking again.
-                record = self._apply(record, report)
+                record = await self._applied(record, report)
                 await self._store.update(record)
             return await self._refresh(record, force=True)
-        updated = self._apply(record, report)
+        updated = await self._applied(record, report)
         await self._store.update(updated)
         await self._events.publish(updated.id)
         self._remember(updated)
@@ -718,7 +721,7 @@ class JobService:
     async def _ask_provider(self, record: JobRecord) -> JobRecord:
         with upstream_call():
             report = await self._adapter(record.provider).status(handle_of(record))
-        updated = self._apply(record, report)
+        updated = await self._applied(record, report)
         if updated != record:
             await self._store.update(updated)
             await self._events.publish(updated.id)
@@ -729,8 +732,21 @@ class JobService:
             await self._job_done(updated)
         return updated
 
-    def _apply(self, record: JobRecord, report: StatusReport) -> JobRecord:
-        return apply_report(record, report, self._clock.now(), self._observer, self._unknown_grace)
+    async def _applied(self, record: JobRecord, report: StatusReport) -> JobRecord:
+        """The record after ``report``; a finished job whose repeated inputs cannot be
+        counted from the report's counts alone has its results read first (once: they
+        are then the job's cached results, which its finish would fetch anyway)."""
+        copied = None
+        if copies_need_outcomes(record, report):
+            state = record.upstream_state if report.state is None else dict(report.state)
+            ended = record.evolve(status=report.status, upstream_state=state)
+            results = await self._result_set(ended)
+            copied = {
+                name: item_of(ended, results, name).status for name in set(record.copies.values())
+            }
+        return apply_report(
+            record, report, self._clock.now(), self._observer, self._unknown_grace, copied
+        )
 
     async def _job_done(self, record: JobRecord, *, remember: bool = True) -> None:
         if self._limits is not None:

@@ -269,7 +269,8 @@ class Metrics:
             "gateway_item_cache_requests_total",
             "Inputs of submits to a model with an item cache, by what the cache did: hit "
             "(answered from it: one provider item saved), miss (sent to the provider), "
-            "bypass (options.cache: bypass).",
+            "bypass (options.cache: bypass), repeat (the same input earlier in the same "
+            "submit: sent once, answered for both; one provider item saved).",
             ["provider", "result"],
             registry=r,
         )
@@ -502,6 +503,9 @@ class Metrics:
 
     def item_cache_bypassed(self, provider: str, items: int) -> None:
         self.item_cache_requests.labels(provider, "bypass").inc(items)
+
+    def item_cache_repeats(self, provider: str, items: int) -> None:
+        self.item_cache_requests.labels(provider, "repeat").inc(items)
 
     def item_cache_written(self, provider: str, items: int) -> None:
         self.item_cache_writes.labels(provider).inc(items)

@@ -71,6 +71,7 @@ def record_to_json(r: JobRecord) -> str:
                 else {}
             ),
             **({"cache_keys": dict(r.cache_keys)} if r.cache_keys else {}),
+            **({"copies": dict(r.copies)} if r.copies else {}),
             "alias": r.alias,
         },
         separators=(",", ":"),
@@ -105,6 +106,7 @@ def record_from_json(raw: str | bytes) -> JobRecord:
             i.input: i for i in (_item_from_dict(x) for x in d.get("cached_items") or ())
         },
         cache_keys=d.get("cache_keys") or {},
+        copies=d.get("copies") or {},
         alias=d.get("alias"),
     )
 

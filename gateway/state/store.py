@@ -64,6 +64,9 @@ class JobRecord:
     cache_keys: Mapping[str, str] = field(default_factory=dict)
     #: The alias the job was submitted under (``model`` is the target that served it).
     alias: str | None = None
+    #: Inputs repeating an earlier input of the job (a model with an item cache), by
+    #: name: the earlier input's name. Never sent; answered with the earlier one's answer.
+    copies: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -82,10 +85,13 @@ class JobRecord:
 
     @property
     def provider_inputs(self) -> tuple[str, ...]:
-        """The inputs the provider's job holds, in order: all but those answered from cache."""
-        if not self.cached_items:
+        """The inputs the provider's job holds, in order: all but those answered from the
+        cache and the repeats of another input."""
+        if not self.cached_items and not self.copies:
             return self.input_names
-        return tuple(n for n in self.input_names if n not in self.cached_items)
+        return tuple(
+            n for n in self.input_names if n not in self.cached_items and n not in self.copies
+        )
 
 
 @dataclass(frozen=True, slots=True)

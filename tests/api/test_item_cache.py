@@ -220,3 +220,90 @@ async def test_the_engine_keeps_the_answers_of_a_job_nobody_read(
     assert len(sim[JOBS]) == 1 and items[0]["cached"] is True
     # Written once, where the finish was seen (not again by the engine's finalize).
     assert sample(h, "gateway_item_cache_writes_total", provider="modzy") == 1
+
+
+async def test_an_input_repeated_within_a_job_is_sent_once_and_answered_for_each(
+    make_gateway, redis_url, redis_client
+):
+    sim = fast_simulator()
+    h = await gateway(make_gateway, redis_url, redis_client.test_prefix, sim)
+    job, items = await run(h, texts(a="Same text", b="Other text", c="Same text", d="Same text"))
+    assert sent(sim) == [["Same text", "Other text"]]
+    assert [i["input"] for i in items] == ["a", "b", "c", "d"]
+    assert [i.get("cached", False) for i in items] == [False, False, True, True]
+    assert items[2]["output"] == items[3]["output"] == items[0]["output"]
+    assert job["counts"] == {"total": 4, "succeeded": 4, "failed": 0, "pending": 0, "cancelled": 0}
+    assert sample(h, "gateway_item_cache_requests_total", provider="modzy", result="repeat") == 2
+    assert sample(h, "gateway_item_cache_requests_total", provider="modzy", result="miss") == 2
+
+
+async def test_a_repeat_ends_as_the_input_it_repeats_when_some_inputs_fail(
+    make_gateway, redis_url, redis_client
+):
+    """Counts of a job whose inputs ended differently: its repeats are counted from the
+    results of the inputs they repeat, read once when the job finished."""
+    sim = fast_simulator()
+    h = await gateway(make_gateway, redis_url, redis_client.test_prefix, sim)
+    job, items = await run(
+        h, texts(ok="Fine text", bad="please fail", ok2="Fine text", bad2="please fail")
+    )
+    assert sent(sim) == [["Fine text", "please fail"]]
+    assert [i["status"] for i in items] == ["succeeded", "failed", "succeeded", "failed"]
+    assert [i.get("cached", False) for i in items] == [False, False, True, False]
+    assert (job["status"], job["counts"]["succeeded"], job["counts"]["failed"]) == (
+        "partially_succeeded",
+        2,
+        2,
+    )
+    stored = await (await h.client.get(f"/v1/jobs/{job['id']}", headers=AUTH)).json()
+    assert stored["counts"] == job["counts"]
+
+
+async def test_a_model_without_an_item_cache_sends_every_repeat(
+    make_gateway, redis_url, redis_client
+):
+    """Repeats are sent once only where answers are reused at all: a model that may
+    answer the same input differently twice gets each of them."""
+    sim = fast_simulator()
+    h: Harness = await make_gateway(
+        ["modzy"],
+        sim_apps={"modzy": sim},
+        provider_over={"modzy": {"models": [ModelSettings(id="ed542963de", version="1.0.1")]}},
+        redis={"url": redis_url, "prefix": redis_client.test_prefix},
+    )
+    await run(h, texts(a="Same text", b="Same text"))
+    assert sent(sim) == [["Same text", "Same text"]]
+
+
+async def test_an_alias_may_have_an_item_cache_of_its_own(make_gateway, redis_url, redis_client):
+    """The model has none; the alias over it has one (with its own TTL): submits through
+    the alias reuse answers, submits naming the model do not."""
+    sim = fast_simulator()
+    h: Harness = await make_gateway(
+        ["modzy"],
+        sim_apps={"modzy": sim},
+        provider_over={"modzy": {"models": [ModelSettings(id="ed542963de", version="1.0.1")]}},
+        redis={"url": redis_url, "prefix": redis_client.test_prefix},
+        aliases={"sentiment": {"targets": SENTIMENT, "cache": {"items": True, "ttl_seconds": 1}}},
+    )
+
+    async def through(model: str, text: str) -> list[dict[str, Any]]:
+        body = {"model": model, "inputs": texts(a=text)}
+        resp = await h.client.post("/v1/jobs", json=body, headers={**AUTH, "Prefer": "wait=10"})
+        job = await resp.json()
+        while not job["done"]:
+            resp = await h.client.get(
+                f"/v1/jobs/{job['id']}", headers={**AUTH, "Prefer": "wait=10"}
+            )
+            job = await resp.json()
+        page = await (await h.client.get(f"/v1/jobs/{job['id']}/results", headers=AUTH)).json()
+        return list(page["items"])
+
+    await through("sentiment", "Aliased text")
+    items = await through("sentiment", "Aliased text")
+    assert len(sim[JOBS]) == 1 and items[0]["cached"] is True
+    await through(SENTIMENT, "Aliased text")  # the model named directly: no cache
+    assert len(sim[JOBS]) == 2
+    await asyncio.sleep(1.2)  # the alias's TTL, not the model's default day
+    items = await through("sentiment", "Aliased text")
+    assert len(sim[JOBS]) == 3 and "cached" not in items[0]

@@ -62,6 +62,8 @@ def test_scenarios_cover_what_the_issue_asks():
         (("replicas=3",), (), "replicas"),  # a typo of replicaCount
         ((), ("redis.internal.persistence.appendfsync=no",), "appendfsync"),
         ((), ("redis.internal.persistence.size=lots",), "size"),
+        (('config.aliases={"s":{"targets":"m/x","cache":{"itemz":true}}}',), (), "aliases"),
+        (('config.aliases={"s":{"cache":{"items":true}}}',), (), "aliases"),
     ],
 )
 def test_schema_refuses_bad_values(sets, set_strings, field):
