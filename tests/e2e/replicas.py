@@ -151,22 +151,30 @@ def write_config(
     sim_base: str,
     source: Path = DEMO_CONFIG,
     providers: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    item_cache: bool = False,
 ) -> Path:
     """A copy of the demo configuration pointed at ``sim_base``, credentials by absolute path.
 
     ``providers`` adds or replaces fields of named providers (e.g. their ``pacing``).
+    ``item_cache``: keep the demo's item caches (most suites drop them, below).
     """
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     for p in data.get("providers", []):
         p.update((providers or {}).get(p["name"], {}))
         # These suites count what the provider is sent, and submit the same texts often:
         # the demo's item cache would answer them (it has its own suite, test_item_cache).
-        for model in p.get("models", []):
+        for model in p.get("models", []) if not item_cache else ():
             model.pop("cache", None)
         p["base_url"] = sim_base + URL(p["base_url"]).path
         cred = p.get("credential", {})
         if "file" in cred and not Path(cred["file"]).is_absolute():
             cred["file"] = str((source.parent / cred["file"]).resolve())
+    if not item_cache:  # an alias's own item cache too: its targets alone remain
+        aliases = data.get("aliases", {})
+        for name, value in aliases.items():
+            if isinstance(value, dict):
+                aliases[name] = value["targets"]
     path = workdir / "gateway.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
@@ -243,11 +251,12 @@ class Cluster:
         prefix: str,
         env: Mapping[str, str] | None = None,
         providers: Mapping[str, Mapping[str, Any]] | None = None,
+        item_cache: bool = False,
     ):
         self.redis = redis_server
         self.sims = sims
         self.prefix = prefix
-        config = write_config(workdir, sims.base, providers=providers)
+        config = write_config(workdir, sims.base, providers=providers, item_cache=item_cache)
         self.env = {
             "GATEWAY_REDIS__URL": redis_server.url(),
             "GATEWAY_REDIS__PREFIX": prefix,
