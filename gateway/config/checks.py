@@ -8,6 +8,7 @@ alias to a model its provider does not list) together, instead of one round each
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from gateway.config.settings import (
     chain_problem,
 )
 from gateway.jobs.settings import WebhookSecret, WebhookSettings, whsec_problem
+from gateway.observability.settings import TracingSettings
 
 Problem = tuple[str, str]
 M = TypeVar("M", bound=BaseModel)
@@ -50,6 +52,7 @@ class ConfigView:
     api_keys: list[ApiKeySettings] = field(default_factory=list)
     auth: AuthSettings | None = None
     webhooks: WebhookSettings | None = None
+    tracing: TracingSettings | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> ConfigView:
@@ -61,6 +64,7 @@ class ConfigView:
             api_keys=list(settings.api_keys),
             auth=settings.auth,
             webhooks=settings.webhooks,
+            tracing=settings.tracing,
         )
 
     @classmethod
@@ -90,6 +94,7 @@ class ConfigView:
         ]
         view.auth = _valid(AuthSettings, raw.get("auth") or {})
         view.webhooks = _valid(WebhookSettings, raw.get("webhooks") or {})
+        view.tracing = _valid(TracingSettings, raw.get("tracing") or {})
         return view
 
 
@@ -99,6 +104,8 @@ def _list(value: Any) -> list[Any]:
 
 def _chain(value: Any) -> tuple[AliasTarget, ...] | None:
     """An alias's chain, if its shape is valid (the schema reports it otherwise)."""
+    if isinstance(value, Mapping) and "targets" in value:  # an alias written in full
+        return _chain(value["targets"])
     if isinstance(value, str):
         return alias_chain(value)
     if not isinstance(value, list):
@@ -220,7 +227,36 @@ def check_references(view: ConfigView) -> list[Problem]:
                 continue
             if problem := _model_problem(entry, view):
                 problems.append((f"{where}.models[{i}]", f"{entry!r}: {problem}"))
+    if view.tracing is not None and (problem := exporter_problem(view.tracing)):
+        problems.append(("tracing.protocol", problem))
     return problems
+
+
+#: The module each OTLP protocol's exporter comes from (``http/json`` ships with the
+#: gateway; the others with its ``tracing-protobuf`` extra).
+_EXPORTERS = {
+    "http/json": "opentelemetry.exporter.otlp.json.http.trace_exporter",
+    "http/protobuf": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+}
+
+
+def exporter_problem(tracing: TracingSettings) -> str | None:
+    """Tracing on with a protocol whose exporter is not installed: said at load (and by
+    ``check-config``), not as a traceback when the app is built."""
+    if not tracing.enabled:
+        return None
+    try:
+        found = importlib.util.find_spec(_EXPORTERS[tracing.protocol]) is not None
+    except ImportError:  # a parent package is missing
+        found = False
+    if found:
+        return None
+    return (
+        f"{tracing.protocol!r} needs the gateway's 'tracing-protobuf' extra installed "
+        "(pip install 'inference-gateway[tracing-protobuf]'; docs/tracing.md), "
+        "or use 'http/json', which ships with the gateway"
+    )
 
 
 def _model_problem(target: str, view: ConfigView) -> str | None:

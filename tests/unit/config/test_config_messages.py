@@ -75,6 +75,25 @@ class TestConfigMessages:
             ":11: providers[vody].credential.env: environment variable TEST_VODY_KEY is not set"
         )
 
+    @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+    def test_a_tracing_protocol_whose_exporter_is_missing_is_a_config_error(
+        self, tmp_path, protocol
+    ):
+        # This venv has the dev extra, so not the tracing-protobuf one (they conflict):
+        # refused at load with the way out, not a traceback when the app is built.
+        text = GOOD + f"tracing: {{enabled: true, protocol: {protocol}}}\n"
+        (line,) = located(tmp_path, text)
+        assert f"tracing.protocol: '{protocol}' needs the gateway's 'tracing-protobuf'" in line
+        off = GOOD + f"tracing: {{enabled: false, protocol: {protocol}}}\n"
+        path = tmp_path / "off.yaml"
+        path.write_text(off, encoding="utf-8")
+        assert load_settings(path).tracing.protocol == protocol  # off: nothing to export
+
+    def test_an_alias_written_in_full_is_checked_like_any_alias(self, tmp_path):
+        text = GOOD + "aliases:\n  cached: {targets: nowhere/x, cache: {items: true}}\n"
+        (line,) = located(tmp_path, text)
+        assert "aliases.cached" in line and "nowhere" in line
+
     def test_bad_value_names_the_line_of_its_key(self, tmp_path):
         (line,) = located(tmp_path, GOOD.replace("https://vody.example", "vody.example"))
         assert line.endswith(
