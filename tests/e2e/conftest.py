@@ -58,6 +58,24 @@ def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulators]
         sims.stop()
 
 
+@pytest.fixture(scope="module")
+def calm_cluster(
+    redis_server: RedisServer, simulators: Simulators, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """Three replicas shared by a module's ``calm`` tests: those that neither stop nor
+    add a replica nor touch Redis (each still gets the simulators reset and its own
+    job ids). Starting three replicas is most of what such a test costs."""
+    workdir = tmp_path_factory.mktemp("calm")
+    c = Cluster(redis_server, simulators, workdir, prefix=f"t{uuid.uuid4().hex[:12]}")
+    try:
+        c.start(REPLICAS)
+        yield c
+    finally:
+        c.close()
+    leaked = leaked_credentials(workdir)
+    assert not leaked, f"a credential reached a replica's output: {leaked}"
+
+
 @pytest.fixture
 def cluster(
     request: pytest.FixtureRequest,
@@ -65,10 +83,20 @@ def cluster(
     simulators: Simulators,
     tmp_path: Path,
 ) -> Iterator[Cluster]:
-    """Three gateway replicas on their own Redis prefix, ready (``/readyz`` 200)."""
+    """Three gateway replicas on their own Redis prefix, ready (``/readyz`` 200); for a
+    test marked ``calm``, the module's shared ones."""
     redis_server.ensure_running()
     simulators.clear_faults()
     simulators.reset_requests()
+    if request.node.get_closest_marker("calm") is not None:
+        shared: Cluster = request.getfixturevalue("calm_cluster")
+        try:
+            yield shared
+        finally:
+            simulators.clear_faults()
+            if _failed(request):
+                print(f"\n=== replica logs (prefix {shared.prefix}) ===\n{shared.tails()}")
+        return
     c = Cluster(redis_server, simulators, tmp_path, prefix=f"t{uuid.uuid4().hex[:12]}")
     try:
         c.start(REPLICAS)

@@ -36,6 +36,7 @@ async def api(cluster: Cluster) -> AsyncIterator[Api]:
         yield Api(session, cluster.urls)
 
 
+@pytest.mark.calm
 async def test_a_job_submitted_on_one_replica_is_read_on_the_others(api: Api):
     """Submit on replica 1; replicas 2 and 3 answer the same job, then the same results."""
     submitted = await api.submit(0, 2)
@@ -61,6 +62,7 @@ async def test_a_job_submitted_on_one_replica_is_read_on_the_others(api: Api):
     assert all(i["status"] == "succeeded" and i["output"] for i in items), items
 
 
+@pytest.mark.calm
 async def test_polls_spread_over_replicas_cost_few_provider_status_calls(
     api: Api, cluster: Cluster
 ):
@@ -94,6 +96,7 @@ async def test_polls_spread_over_replicas_cost_few_provider_status_calls(
     assert calls <= bound, measured
 
 
+@pytest.mark.calm
 async def test_a_finished_jobs_results_read_1000_times_cost_no_provider_call(
     api: Api, cluster: Cluster
 ):
@@ -121,6 +124,7 @@ async def test_a_finished_jobs_results_read_1000_times_cost_no_provider_call(
     assert calls == 0, f"provider calls={calls} for 1000 cached reads"
 
 
+@pytest.mark.calm
 async def test_concurrent_result_misses_on_three_replicas_share_provider_calls(
     api: Api, cluster: Cluster
 ):
@@ -197,6 +201,7 @@ async def cache_errors(api: Api, replica: int) -> float:
     raise AssertionError("no gateway_cache_errors_total on /metrics")
 
 
+@pytest.mark.calm
 async def test_another_tenant_gets_404_for_every_route_on_every_replica(api: Api, cluster: Cluster):
     """Tenant ``other`` never sees demo's job, cached or not; random ids are 404 too."""
     job = await api.finished_job(0, 2)
@@ -238,6 +243,7 @@ async def test_another_tenant_gets_404_for_every_route_on_every_replica(api: Api
         assert mine.status == 200 and mine.body["status"] == "succeeded", mine
 
 
+@pytest.mark.calm
 async def test_idempotency_keys_hold_across_replicas(api: Api, cluster: Cluster):
     """Same key + body: 200 with the same job anywhere; other body 422; in flight 409."""
     key1, key2 = f"k1-{secrets.token_hex(8)}", f"k2-{secrets.token_hex(8)}"
