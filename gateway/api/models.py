@@ -27,14 +27,15 @@ from adapters.base import InputKind, ItemStatus, JobStatus
 from adapters.outputs import Explanation, JobOutput, Output, OutputType
 
 
-def _rfc3339(value: datetime) -> str:
+def rfc3339(value: datetime) -> str:
+    """A timestamp as the API writes it: UTC, milliseconds, ``Z``."""
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 #: Served as an RFC 3339 string; the plain serializer would document only ``string``.
 Timestamp = Annotated[
     datetime,
-    PlainSerializer(_rfc3339, return_type=str),
+    PlainSerializer(rfc3339, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 

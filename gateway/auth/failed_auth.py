@@ -210,6 +210,9 @@ class FailedAuthLimiter:
     ) -> None:
         failed = settings.failed_auth
         self._trusted: tuple[IPNetwork, ...] = tuple(settings.trusted_proxies)
+        #: Each address's answer once parsed: a request's peer is asked on every request,
+        #: and the peers of a deployment are few (its proxies, or its callers).
+        self._trusted_seen: dict[str, bool] = {}
         self._shared = shared
         # Deciding alone while Redis is away: this replica's share of the limit.
         limit = failed.limit if shared is None else max(1, failed.limit // max(1, replicas))
@@ -283,8 +286,19 @@ class FailedAuthLimiter:
             await attempt.log.settle(attempt.address, attempt.token, None)
 
     def _is_trusted(self, address: str) -> bool:
-        ip = _parse(address)
-        return ip is not None and _in_any(ip, self._trusted)
+        if not self._trusted:
+            return False
+        seen = self._trusted_seen.get(address)
+        if seen is None:
+            ip = _parse(address)
+            seen = ip is not None and _in_any(ip, self._trusted)
+            if len(self._trusted_seen) >= _MAX_SEEN_ADDRESSES:
+                self._trusted_seen.clear()  # many distinct callers: start over, stay bounded
+            self._trusted_seen[address] = seen
+        return seen
+
+
+_MAX_SEEN_ADDRESSES = 4096
 
 
 def _attempt(address: str, digest: str, token: str, charge: Charge, log: FailureLog) -> Attempt:

@@ -34,7 +34,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Tracer
 from standardwebhooks import Webhook
 
-from gateway.api.views import dump, job_view
+from gateway.api.views import job_data
 from gateway.auth.urlguard import UnsafeUrl, UrlGuard
 from gateway.errors import FieldError, ValidationFailed
 from gateway.jobs.settings import WebhookSettings
@@ -207,7 +207,7 @@ class Webhooks:
             {
                 "type": f"job.{record.status.value}",
                 "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "data": dump(job_view(record)),
+                "data": job_data(record),
             },
             separators=(",", ":"),
         )

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from adapters.base import JobStatus
 from gateway.api.models import JobCreate, JobList
-from gateway.api.views import dump, job_view
+from gateway.api.views import dump, job_data, job_view
 from gateway.errors import FieldError, ValidationFailed
 from gateway.http.keys import JOBS, PRINCIPAL, RENDERED, SETTINGS
 from gateway.http.parsing import prefer_wait, query_choice, query_int, read_model
@@ -36,7 +36,7 @@ def json_bytes_response(
 def job_body(request: web.Request, record: JobRecord) -> bytes:
     """The job's view as JSON bytes: rendered once for a settled job (``RENDERED``)."""
     return request.app[RENDERED].answer(
-        record, "job", lambda: json.dumps(dump(job_view(record))).encode()
+        record, "job", lambda: json.dumps(job_data(record)).encode()
     )
 
 
@@ -70,7 +70,7 @@ async def submit_job(request: web.Request) -> web.Response:
         record = await jobs.wait_record(record, wait)
     # A replay answers 200 with the job it created the first time (the contract).
     status = 200 if replayed or (record.done and wait is not None) else 202
-    return json_response(dump(job_view(record)), status=status, headers=headers)
+    return json_response(job_data(record), status=status, headers=headers)
 
 
 async def get_job(request: web.Request) -> web.Response:
@@ -114,4 +114,4 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 async def cancel_job(request: web.Request) -> web.Response:
     record = await request.app[JOBS].cancel(request[PRINCIPAL], request.match_info["job_id"])
-    return json_response(dump(job_view(record)))
+    return json_response(job_data(record))
