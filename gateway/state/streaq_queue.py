@@ -107,6 +107,12 @@ def build_worker(
 #: Backoff of the worker's restarts after its Redis connection broke (seconds).
 _RESTART_FIRST = 0.5
 _RESTART_MAX = 10.0
+#: How long an enqueue waits for a worker being restarted to hold its connection again:
+#: a broken worker's client cannot send, and a job's tracking is worth a short wait.
+_ENQUEUE_WAIT = 3.0
+#: How long close() waits for the cancelled worker: a Redis client caught connecting may
+#: not end at once, and a stopping replica must not hang on it.
+_CLOSE_WAIT = 2.0
 
 
 class StreaqQueue:
@@ -128,6 +134,8 @@ class StreaqQueue:
         self.handed_back = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        #: Set while the current worker holds its Redis connection (streaq said so).
+        self._up = asyncio.Event()
         # streaq logs every task at INFO; the engine logs what matters itself.
         logging.getLogger("streaq").setLevel(logging.WARNING)
 
@@ -176,6 +184,7 @@ class StreaqQueue:
     async def enqueue(
         self, name: str, args: dict[str, Any], *, delay: float = 0.0, task_id: str | None = None
     ) -> None:
+        await self._worker_up()
         task = self._tasks[name].enqueue(args)
         priority = _URGENT if self._specs[name][0].urgent else _NORMAL
         if delay > 0:
@@ -186,8 +195,15 @@ class StreaqQueue:
             task.id = task_id
         await task
 
+    async def _worker_up(self) -> None:
+        """Wait (a little) for a worker being restarted; then enqueue through the new one."""
+        if self._runner is None or self._up.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), _ENQUEUE_WAIT)
+
     async def start(self) -> None:
-        status = _Started()
+        status = _Started(self._up)
 
         async def run() -> None:
             # streaq's worker ends when its Redis connection breaks (Redis restarted,
@@ -208,7 +224,8 @@ class StreaqQueue:
                 else:
                     return
                 finally:
-                    status.started()
+                    self._up.clear()
+                    status.event.set()  # start() returns: a Redis down does not hold it up
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RESTART_MAX)
                 self._new_worker()
@@ -234,16 +251,19 @@ class StreaqQueue:
         # was fetched but not started (``prefetch``).
         running = self._active
         self._runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._runner
+        done, _ = await asyncio.wait({self._runner}, timeout=_CLOSE_WAIT)
+        if not done:
+            _log.warning("engine_worker_not_stopped", waited_seconds=_CLOSE_WAIT)
         _log.info("engine_worker_closed", handed_back=self.handed_back, cut_off=running)
 
 
 class _Started:
     """The ``task_status`` streaq's ``run_async`` reports to once its worker runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, up: asyncio.Event) -> None:
         self.event = asyncio.Event()
+        self._up = up
 
     def started(self, value: object = None) -> None:
+        self._up.set()
         self.event.set()

@@ -20,6 +20,7 @@ from gateway.state.streaq_queue import StreaqQueue, build_worker
 from gateway.state.task_queue import MemoryTaskQueue, TaskSpec
 from gateway.state.tracking import MemoryTracking
 from tests.conftest import REDIS_BACKENDS, backend_url, fresh_redis
+from tests.e2e.replicas import RedisServer
 
 
 @pytest.fixture(params=["memory", *REDIS_BACKENDS])
@@ -357,3 +358,31 @@ async def test_the_memory_queue_lets_a_running_task_finish_within_the_grace():
     await asyncio.sleep(0.05)
     await queue.close(grace_seconds=2)
     assert finished.is_set()
+
+
+async def test_an_enqueue_while_the_worker_restarts_waits_for_the_new_one(tmp_path):
+    """Redis down when the replica starts: start() does not wait for it, the worker is
+    restarted with backoff, and an enqueue made meanwhile waits (a little) for the new
+    worker rather than fail on the broken one's client; close() never hangs."""
+    server = RedisServer(tmp_path)  # its port is chosen; nothing listens there yet
+    queue = StreaqQueue(
+        lambda: build_worker(
+            RedisSettings(url=server.url()), Keyspace("down"), lease_seconds=5, concurrency=2
+        )
+    )
+    ran = asyncio.Event()
+
+    async def handler(args: dict[str, Any]) -> None:
+        ran.set()
+
+    queue.register(TaskSpec("t", handler))
+    try:
+        await asyncio.wait_for(queue.start(), 5)  # returns though Redis is down
+        await asyncio.get_running_loop().run_in_executor(None, server.start)
+        await queue.enqueue("t", {})
+        await asyncio.wait_for(ran.wait(), 10)
+    finally:
+        started = time.monotonic()
+        await queue.close()
+        assert time.monotonic() - started < 5
+        server.stop()
