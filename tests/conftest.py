@@ -125,6 +125,10 @@ def make_settings(providers: list[ProviderSettings], **over: Any) -> Settings:
         aliases=over.pop("aliases", aliases),
         api_keys=over.pop("api_keys", api_keys()),
         wait_poll_interval=over.pop("wait_poll_interval", 0.05),
+        # The simulators' jobs end in tenths of a second: with the default 1 s, every
+        # Prefer: wait would see the end up to a second late (the status is reused
+        # meanwhile). Tests about the status cache set their own.
+        status_cache_seconds=over.pop("status_cache_seconds", 0.2),
         **over,
     )
 
